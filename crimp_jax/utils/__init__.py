@@ -1,0 +1,1 @@
+"""Small shared utilities (parameter paths, JSON I/O)."""
