@@ -1,0 +1,56 @@
+"""The base experiment config (ml_collections). Experiment files override a few fields.
+
+Blocks: `model`, `data`, `train`, and `xbar` (the one crossbar description shared by pruning,
+variation and the cost model). Configs are locked: a misspelt key is an error, both in config
+files and in command-line overrides (`--config.train.epochs=3`).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from crimp_jax.xbar import default_xbar_config
+
+DTYPES = ("float32", "bfloat16")
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.model = ml_collections.ConfigDict(dict(
+        name="resnet20",     # see crimp_jax.models.MODEL_NAMES
+        dtype="float32",     # compute dtype: 'bfloat16' on GPUs/TPUs (emulated, slow, on CPU)
+    ))
+    c.data = ml_collections.ConfigDict(dict(
+        data_dir="",         # folder holding cifar10_jpeg_q75.npz ('' -> $CRIMP_DATA_DIR / tfds)
+        source="auto",       # 'auto' | 'npz' | 'tfds'
+        train_per_class=0,   # >0: class-balanced training subset (quick runs)
+        test_per_class=0,    # >0: class-balanced test subset
+        seed=0,
+    ))
+    c.train = ml_collections.ConfigDict(dict(
+        epochs=30,
+        batch_size=128,
+        eval_batch_size=500,
+        lr=0.1,
+        momentum=0.9,
+        nesterov=True,
+        weight_decay=5e-4,
+        schedule="cosine",   # 'cosine' | 'step' | 'onecycle' | 'constant'
+        warmup_epochs=0.0,
+        step_milestones=(0.5, 0.75),  # 'step' schedule: epochs (fractions of train.epochs if < 1)
+        step_gamma=0.1,
+        label_smoothing=0.0,
+        augment=True,        # pad-4 random crop + horizontal flip, on device
+        eval_every=1,        # epochs between test evaluations (0: only at the end)
+        checkpoint_every=1,  # epochs between checkpoints
+        scan_steps=1,        # train steps fused into one jitted call (lax.scan); 1 on CPU
+        seed=0,
+        quiet=False,         # hide the progress bar
+    ))
+    c.xbar = default_xbar_config()
+    return c
+
+
+def lock(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    config.lock()
+    return config

@@ -1,0 +1,139 @@
+"""CIFAR-10 as uint8 arrays: an offline JPEG npz (decoded once, cached) or tensorflow-datasets.
+
+Sources, in order:
+1. `cifar10_jpeg_q75.npz` in `data_dir` (config field `data.data_dir`) or in the directory named
+   by the environment variable `CRIMP_DATA_DIR`. Format: see the README's "Data" section.
+   The JPEGs are decoded with Pillow once and cached as plain uint8 arrays in
+   `$CRIMP_CACHE_DIR` (default `~/.cache/crimp_jax`), keyed by the archive's size and mtime.
+2. tensorflow-datasets `cifar10` (downloads on first use where the internet is reachable).
+With neither available, one error names both ways.
+
+Everything returned is a plain NumPy array (no pickle anywhere).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+NPZ_NAME = "cifar10_jpeg_q75.npz"
+NUM_CLASSES = 10
+CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+               "truck")
+
+
+class DataError(RuntimeError):
+    """Dataset missing or malformed."""
+
+
+@dataclasses.dataclass
+class Split:
+    images: np.ndarray  # (n, 32, 32, 3) uint8
+    labels: np.ndarray  # (n,) int32
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("CRIMP_CACHE_DIR", Path.home() / ".cache" / "crimp_jax"))
+
+
+def find_npz(data_dir: str | None) -> Path | None:
+    """The offline archive from the config field, else from $CRIMP_DATA_DIR, else None."""
+    for d in (data_dir, os.environ.get("CRIMP_DATA_DIR")):
+        if d:
+            path = Path(d).expanduser()
+            path = path if path.suffix == ".npz" else path / NPZ_NAME
+            if path.is_file():
+                return path
+            if d == data_dir:
+                raise DataError(f"data.data_dir={data_dir!r}: no {NPZ_NAME} there")
+    return None
+
+
+def _decode_split(archive, split: str) -> Split:
+    from PIL import Image
+
+    blob = archive[f"{split}_jpeg"]
+    offsets = archive[f"{split}_offsets"]
+    labels = archive[f"{split}_labels"].astype(np.int32)
+    n = len(labels)
+    if len(offsets) != n + 1:
+        raise DataError(f"{split}_offsets has {len(offsets)} entries, expected {n + 1}")
+    images = np.empty((n, 32, 32, 3), np.uint8)
+    for i in range(n):
+        with Image.open(io.BytesIO(blob[offsets[i]:offsets[i + 1]].tobytes())) as im:
+            images[i] = np.asarray(im.convert("RGB"))
+    return Split(images, labels)
+
+
+def load_npz(path: Path) -> dict:
+    """Decodes the JPEG archive once; later calls read the uint8 cache."""
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+    cache = _cache_dir() / f"cifar10_decoded_{key[:16]}.npz"
+    if cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as c:
+                return {s: Split(c[f"{s}_images"], c[f"{s}_labels"]) for s in ("train", "test")}
+        except (OSError, ValueError, KeyError):
+            cache.unlink(missing_ok=True)  # corrupt cache: decode again
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            splits = {s: _decode_split(archive, s) for s in ("train", "test")}
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(f"{path}: not a readable CIFAR-10 JPEG archive ({e})") from e
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, **{f"{s}_{f}": getattr(sp, f) for s, sp in splits.items()
+                     for f in ("images", "labels")})
+    os.replace(tmp, cache)
+    return splits
+
+
+def load_tfds() -> dict:
+    """CIFAR-10 through tensorflow-datasets (downloads on first use)."""
+    import tensorflow_datasets as tfds
+
+    out = {}
+    for split in ("train", "test"):
+        ds = tfds.as_numpy(tfds.load("cifar10", split=split, batch_size=-1))
+        out[split] = Split(np.asarray(ds["image"], np.uint8), np.asarray(ds["label"], np.int32))
+    return out
+
+
+def load_cifar10(data_dir: str | None = None, source: str = "auto") -> dict:
+    """{'train': Split, 'test': Split}. source: 'auto' | 'npz' | 'tfds'."""
+    if source not in ("auto", "npz", "tfds"):
+        raise ValueError(f"data.source={source!r}: expected 'auto', 'npz' or 'tfds'")
+    path = find_npz(data_dir) if source in ("auto", "npz") else None
+    if path is not None:
+        return load_npz(path)
+    if source == "npz":
+        raise DataError(f"no {NPZ_NAME}: set data.data_dir or CRIMP_DATA_DIR to its folder")
+    try:
+        return load_tfds()
+    except Exception as e:  # noqa: BLE001 - any tfds failure means 'not available here'
+        raise DataError(
+            f"CIFAR-10 not found: put {NPZ_NAME} in a folder named by --config.data.data_dir or "
+            f"$CRIMP_DATA_DIR, or use tensorflow-datasets with internet access "
+            f"(tfds failed: {type(e).__name__}: {str(e)[:200]})") from e
+
+
+def balanced_subset(split: Split, per_class: int, seed: int = 0) -> Split:
+    """The first `per_class` images of each class after a seeded shuffle (class-balanced)."""
+    if per_class <= 0:
+        return split
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(split.labels))
+    picks = []
+    for c in range(NUM_CLASSES):
+        idx = order[split.labels[order] == c][:per_class]
+        if len(idx) < per_class:
+            raise ValueError(f"per_class={per_class}: class {c} has only {len(idx)} images")
+        picks.append(idx)
+    idx = np.sort(np.concatenate(picks))
+    return Split(split.images[idx], split.labels[idx])

@@ -1,0 +1,238 @@
+"""The training loop: one jitted train step, data on the device, eval, checkpoints, metrics.
+
+A training *stage* is described by a `Task`: a pure forward function (where every CRIMP
+parameter transform is composed), an optax transformation and a number of epochs. `fit` runs
+one stage: it resumes from the stage's latest checkpoint, trains epoch by epoch with one jitted
+step (traced once; optionally `scan_steps` steps fused per call for accelerators), evaluates
+every `eval_every` epochs, checkpoints after each good epoch, writes metrics and stops with a
+clear error on a non-finite loss, keeping the last good checkpoint.
+
+Random streams are derived, never stored: the batch order of epoch e is
+permutation(fold_in(data_key, e)) and the augmentation/variation key of step s is
+fold_in(step_key, s), so an interrupted run that resumes is identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from crimp_jax.data import epoch_permutation, random_crop_flip
+from crimp_jax.train.checkpoint import StageCheckpointer
+from crimp_jax.train.state import TrainState
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN/Inf loss."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One training stage.
+
+    forward(params, model_state, opt_state, images, train, key) -> (logits, new_model_state):
+      pure and jittable; `images` are uint8; `train` is a Python bool.
+    """
+
+    name: str
+    forward: Callable
+    tx: optax.GradientTransformation
+    epochs: int
+    schedule: Callable | None = None
+
+
+@dataclasses.dataclass
+class DeviceData:
+    """A split resident on the accelerator."""
+
+    images: jax.Array  # (n, 32, 32, 3) uint8
+    labels: jax.Array  # (n,) int32
+
+    @classmethod
+    def put(cls, split):
+        return cls(jax.device_put(np.asarray(split.images)), jax.device_put(np.asarray(split.labels)))
+
+    def __len__(self):
+        return int(self.labels.shape[0])
+
+
+def cross_entropy(logits, labels, label_smoothing: float = 0.0):
+    """Mean softmax cross-entropy with optional label smoothing."""
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+    return optax.softmax_cross_entropy(logits, targets).mean()
+
+
+def trace_once(what: str):
+    """Decorator: the function may be traced once; a retrace (a changed shape, dtype or Python
+    value in the signature) raises instead of silently compiling again."""
+    def deco(fn):
+        count = [0]
+
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            count[0] += 1
+            if count[0] > 1:
+                raise RuntimeError(f"{what} traced {count[0]} times: its inputs changed "
+                                   "shape/dtype between calls")
+            return fn(*args, **kwargs)
+        return wrapped
+    return deco
+
+
+def make_train_step(task: Task, batch_size: int, label_smoothing: float, augment: bool,
+                    scan_steps: int = 1):
+    """Returns a jitted step(state, images, labels, perm, first, key) running `scan_steps` steps.
+
+    Batch j of the epoch is perm[j*B:(j+1)*B]; `first` is the index of the first batch.
+    """
+
+    def one_step(state: TrainState, j, images, labels, perm, key):
+        idx = jax.lax.dynamic_slice(perm, (j * batch_size,), (batch_size,))
+        k_aug, k_fwd = jax.random.split(jax.random.fold_in(key, state.step))
+        x = images[idx]
+        if augment:
+            x = random_crop_flip(x, k_aug)
+        y = labels[idx]
+
+        def loss_fn(params):
+            logits, new_ms = task.forward(params, state.model_state, state.opt_state, x, True,
+                                          k_fwd)
+            return cross_entropy(logits, y, label_smoothing), (logits, new_ms)
+
+        (loss, (logits, new_ms)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        updates, opt_state = task.tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        correct = jnp.sum(jnp.argmax(logits, -1) == y)
+        new = TrainState(state.step + 1, params, new_ms, opt_state)
+        return new, jnp.stack([loss, correct.astype(jnp.float32)])
+
+    @trace_once(f"{task.name} train step")
+    def steps(state, images, labels, perm, first, key):
+        if scan_steps == 1:  # XLA:CPU runs convs inside a scan body ~15x slower: avoid it
+            return one_step(state, first, images, labels, perm, key)
+
+        def body(st, j):
+            return one_step(st, j, images, labels, perm, key)
+        state, out = jax.lax.scan(body, state, first + jnp.arange(scan_steps))
+        return state, out.sum(0)
+
+    return jax.jit(steps, donate_argnums=(0,))
+
+
+def make_eval_step(task: Task):
+    """Jitted (params, model_state, opt_state, images, labels, valid, key) -> [loss_sum, correct]."""
+
+    @trace_once(f"{task.name} eval step")
+    def step(params, model_state, opt_state, images, labels, valid, key):
+        logits, _ = task.forward(params, model_state, opt_state, images, False, key)
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+        correct = (jnp.argmax(logits, -1) == labels) & valid
+        return jnp.stack([jnp.sum(jnp.where(valid, ce, 0.0)), jnp.sum(correct).astype(jnp.float32)])
+
+    return jax.jit(step)
+
+
+def evaluate(eval_step, state: TrainState, data: DeviceData, batch_size: int, key=None):
+    """Accuracy and mean loss over a whole split (last batch padded, one trace)."""
+    n = len(data)
+    key = jax.random.key(0) if key is None else key
+    total = jnp.zeros(2)
+    for start in range(0, n, batch_size):
+        idx = jnp.minimum(jnp.arange(start, start + batch_size), n - 1)
+        valid = jnp.arange(start, start + batch_size) < n
+        total = total + eval_step(state.params, state.model_state, state.opt_state,
+                                  data.images[idx], data.labels[idx], valid, key)
+    loss_sum, correct = np.asarray(total)
+    return {"accuracy": float(correct) / n, "loss": float(loss_sum) / n}
+
+
+def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg, workdir: Path,
+        writer, seed_key, stop_after_epoch: int | None = None):
+    """Trains one stage to `task.epochs`, resuming from its checkpoints. Returns (state, info).
+
+    `stop_after_epoch` ends this call early after that epoch (simulates a preemption in tests).
+    """
+    bs = tcfg.batch_size
+    steps_per_epoch = len(train) // bs
+    if steps_per_epoch < 1:
+        raise ValueError(f"train.batch_size={bs} is larger than the training set ({len(train)})")
+    scan_steps = max(1, min(tcfg.scan_steps, steps_per_epoch))
+    calls, rest = divmod(steps_per_epoch, scan_steps)
+    step_fn = make_train_step(task, bs, tcfg.label_smoothing, tcfg.augment, scan_steps)
+    rest_fn = make_train_step(task, bs, tcfg.label_smoothing, tcfg.augment, 1) if rest else None
+    eval_step = make_eval_step(task)
+    data_key, step_key, eval_key = jax.random.split(seed_key, 3)
+
+    ckpt = StageCheckpointer(workdir, task.name)
+    start_epoch = 0
+    if ckpt.latest_step() is not None:
+        state = ckpt.restore(state)
+        start_epoch = int(state.step) // steps_per_epoch
+        log.info("stage %s: resumed at epoch %d (step %d)", task.name, start_epoch, int(state.step))
+    info = {"stage": task.name, "epochs": task.epochs, "steps_per_epoch": steps_per_epoch,
+            "epoch_times_s": [], "eval": []}
+    last_good = ckpt.latest_step()
+    bar = tqdm(range(start_epoch, task.epochs), desc=task.name, unit="epoch",
+               initial=start_epoch, total=task.epochs, disable=tcfg.get("quiet", False))
+    for epoch in bar:
+        t0 = time.perf_counter()
+        perm = epoch_permutation(data_key, len(train), epoch)
+        acc = jnp.zeros(2)
+        for c in range(calls):
+            state, m = step_fn(state, train.images, train.labels, perm, jnp.int32(c * scan_steps),
+                               step_key)
+            acc = acc + m
+        for r in range(rest):
+            state, m = rest_fn(state, train.images, train.labels, perm,
+                               jnp.int32(calls * scan_steps + r), step_key)
+            acc = acc + m
+        loss_sum, correct = np.asarray(acc)  # one host sync per epoch
+        epoch_s = time.perf_counter() - t0
+        train_loss = float(loss_sum) / steps_per_epoch
+        if not math.isfinite(train_loss):
+            ckpt.close()
+            where = f"{ckpt.directory}/{last_good}" if last_good is not None else "none saved yet"
+            raise NonFiniteLossError(
+                f"stage {task.name}: non-finite training loss ({train_loss}) in epoch {epoch + 1}; "
+                f"stopped; last good checkpoint: {where} (try a lower train.lr={tcfg.lr})")
+        record = {"stage": task.name, "epoch": epoch + 1, "train_loss": train_loss,
+                  "train_accuracy": float(correct) / (steps_per_epoch * bs), "epoch_s": epoch_s}
+        if task.schedule is not None:
+            record["lr"] = float(task.schedule(int(state.step)))
+        final = epoch + 1 == task.epochs
+        if final or (tcfg.eval_every and (epoch + 1) % tcfg.eval_every == 0):
+            ev = evaluate(eval_step, state, test, tcfg.eval_batch_size, eval_key)
+            record.update(test_accuracy=ev["accuracy"], test_loss=ev["loss"])
+            info["eval"].append({"epoch": epoch + 1, **ev})
+        info["epoch_times_s"].append(epoch_s)
+        writer.write(int(state.step), **record)
+        bar.set_postfix(loss=f"{train_loss:.3f}", acc=record.get("test_accuracy", "-"))
+        if final or (epoch + 1) % tcfg.checkpoint_every == 0:
+            ckpt.save(int(state.step), state)
+            last_good = int(state.step)
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and not final:
+            ckpt.save(int(state.step), state)
+            info["interrupted"] = True
+            break
+    bar.close()
+    if not info["eval"] and not info.get("interrupted"):
+        ev = evaluate(eval_step, state, test, tcfg.eval_batch_size, eval_key)
+        info["eval"].append({"epoch": task.epochs, **ev})
+    ckpt.close()
+    info["final"] = info["eval"][-1] if info["eval"] else None
+    info["eval_fn"] = lambda st, data=test: evaluate(eval_step, st, data, tcfg.eval_batch_size,
+                                                     eval_key)
+    return state, info
