@@ -1,0 +1,187 @@
+"""Whole-model computing power and area, per layer and per component, and the reductions.
+
+`model_cost` prices one deployment scenario (pruning kind x scale kind) of a model;
+`reductions` prices CRIMP and the three references of DESIGN.md section 6 and divides:
+
+  original     dense, float scales applied on FP32 multipliers (one per output column).
+  quant_float  dense integer quantization with float (non-power-of-two) scales, applied as
+               fixed-point INT32 multipliers (one per output column; integer-only requantization).
+  irregular    unstructured pruning at the same per-layer sparsity, each column compacted, with
+               one data-alignment unit per physical crossbar; same scale kind as CRIMP, so the
+               ratio isolates the cost of the pruning shape.
+
+Power is in mW and area in um^2 throughout; 'computing' power/area = crossbars and their
+peripherals plus the arithmetic that scales need (buffers, routers and eDRAM are not counted,
+as they do not change with the compression method).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Mapping
+
+import ml_collections
+import numpy as np
+
+from crimp_jax.cost.components import load_components
+from crimp_jax.cost.count import CountOptions, layer_counts, with_weight_bits
+from crimp_jax.utils.paths import flatten, kernel_paths
+from crimp_jax.xbar.config import xbar_spec
+
+
+def default_cost_config() -> ml_collections.ConfigDict:
+    """The `cost` block of an experiment config (organisation options + component overrides)."""
+    cfg = ml_collections.ConfigDict(dataclasses.asdict(CountOptions()))
+    cfg.components = ml_collections.ConfigDict()  # e.g. {'adc': {'power_mw': 1.5}}
+    return cfg
+
+
+def cost_setup(cfg=None):
+    """(CountOptions, components) from a `cost` config block (ConfigDict, dict or None)."""
+    items = {} if cfg is None else (cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg))
+    overrides = items.pop("components", None)
+    known = {f.name for f in dataclasses.fields(CountOptions)}
+    unknown = sorted(set(items) - known)
+    if unknown:
+        raise ValueError(f"unknown cost keys {unknown}; accepted: {sorted(known | {'components'})}")
+    return CountOptions(**items), load_components(overrides)
+
+
+def layer_shapes(params) -> dict:
+    """{kernel path: shape} of every conv/dense kernel; params may be arrays or ShapeDtypeStructs
+    (from `jax.eval_shape(model.init, ...)`), or already a {path: shape} mapping."""
+    flat = flatten(params) if isinstance(params, Mapping) else dict(params)
+    if flat and all(isinstance(v, (tuple, list)) for v in flat.values()):
+        return {p: tuple(int(d) for d in s) for p, s in flat.items()}  # order as given
+    return {p: tuple(int(d) for d in flat[p].shape)
+            for p in sorted(kernel_paths(params), key=natural_key)}
+
+
+def natural_key(path: str):
+    """Sort key that puts conv2 before conv10 (for tables and figures in network order)."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
+
+
+def _price(counts: Mapping, components: Mapping):
+    power = {k: n * components[k].power_mw for k, n in counts.items()}
+    area = {k: n * components[k].area_um2 for k, n in counts.items()}
+    return power, area
+
+
+def _add(total: dict, part: Mapping):
+    for k, v in part.items():
+        total[k] = total.get(k, 0) + v
+
+
+def model_cost(params, spec, masks=None, *, pruning: str = "crimp", scale: str = "po2",
+               options: CountOptions | None = None, components: Mapping | None = None,
+               bits: Mapping | None = None, multiplier: str | None = None) -> dict:
+    """Counts, power (mW) and area (um^2) of a model on crossbars, per layer and per component.
+
+    params: parameter tree (arrays or ShapeDtypeStructs) or {kernel path: shape}.
+    masks: tree or {path: mask} of kernel-shaped 0/1 masks; missing/None = layer not pruned.
+    bits: optional {kernel path: weight bits} (otherwise spec.weight_bits).
+    multiplier: overrides options.multiplier for this call ('fp32' | 'int32' | 'int8').
+    Returns a JSON-ready dict: 'layers' (per path: shape, dense_tiles, tiles, counts, power_mw,
+    area_um2, totals), 'counts' / 'power_mw' / 'area_um2' per component, 'total_power_mw',
+    'total_area_um2', 'tiles', 'dense_tiles', 'crossbars'.
+    """
+    spec = xbar_spec(spec)
+    options = options or CountOptions()
+    if multiplier is not None:
+        options = dataclasses.replace(options, multiplier=multiplier)
+    components = components if components is not None else load_components()
+    shapes = layer_shapes(params)
+    flat_masks = {} if masks is None else (flatten(masks) if isinstance(masks, Mapping) else masks)
+    unknown = sorted(p for p, m in flat_masks.items() if m is not None and p not in shapes
+                     and getattr(m, "ndim", 0) in (2, 4))
+    if unknown:
+        raise ValueError(f"masks for unknown kernels {unknown}; kernels are {sorted(shapes)}")
+    layers, counts, power, area = {}, {}, {}, {}
+    for path, shape in shapes.items():
+        layer_spec = with_weight_bits(spec, (bits or {}).get(path))
+        c = layer_counts(shape, layer_spec, flat_masks.get(path), pruning=pruning, scale=scale,
+                         options=options)
+        p, a = _price(c["counts"], components)
+        layers[path] = dict(shape=list(shape), **c, power_mw=p, area_um2=a,
+                            total_power_mw=sum(p.values()), total_area_um2=sum(a.values()))
+        _add(counts, c["counts"])
+        _add(power, p)
+        _add(area, a)
+    return {
+        "pruning": pruning, "scale": scale,
+        "multiplier": options.multiplier if scale == "float" else None,
+        "layers": layers, "counts": counts, "power_mw": power, "area_um2": area,
+        "total_power_mw": float(sum(power.values())), "total_area_um2": float(sum(area.values())),
+        "tiles": sum(l["tiles"] for l in layers.values()),
+        "dense_tiles": sum(l["dense_tiles"] for l in layers.values()),
+        "crossbars": counts.get("crossbar", 0),
+    }
+
+
+def irregular_like(masks, seed: int = 0) -> dict:
+    """Unstructured masks with the same number of kept weights per layer as `masks`, at random
+    positions (a stand-in when no magnitude-pruned mask of the same model is at hand)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for path, m in (flatten(masks) if isinstance(masks, Mapping) else masks).items():
+        if m is None:
+            continue
+        m = np.asarray(m)
+        flat = np.zeros(m.size, np.float32)
+        flat[rng.permutation(m.size)[: int(np.count_nonzero(m))]] = 1.0
+        out[path] = flat.reshape(m.shape)
+    return out
+
+
+def reductions(params, spec, masks=None, *, scale: str = "po2", cfg=None,
+               irregular_masks=None, bits: Mapping | None = None) -> dict:
+    """CRIMP's cost and its power/area reductions (reference / CRIMP) against the references.
+
+    masks: CRIMP masks (crossbar + kernel-group pruning). irregular_masks: masks of an
+    unstructured pruning of the same model at the same sparsity (default: `irregular_like`).
+    cfg: the `cost` config block (see `default_cost_config`).
+    Returns {'crimp': cost, 'references': {name: cost}, 'power_reduction': {name: x},
+    'area_reduction': {name: x}}.
+    """
+    options, components = cost_setup(cfg)
+    kw = dict(options=options, components=components, bits=bits)
+    crimp = model_cost(params, spec, masks, pruning="crimp", scale=scale, **kw)
+    if irregular_masks is None and masks is not None:
+        irregular_masks = irregular_like(masks)
+    refs = {
+        "original": model_cost(params, spec, None, pruning="none", scale="float",
+                               multiplier="fp32", **kw),
+        "quant_float": model_cost(params, spec, None, pruning="none", scale="float",
+                                  multiplier="int32", **kw),
+        "irregular": model_cost(params, spec, irregular_masks, pruning="irregular", scale=scale,
+                                **kw),
+    }
+
+    def ratio(ref, key):
+        return float(ref[key] / crimp[key]) if crimp[key] > 0 else float("inf")
+
+    return {
+        "crimp": crimp, "references": refs,
+        "power_reduction": {k: ratio(r, "total_power_mw") for k, r in refs.items()},
+        "area_reduction": {k: ratio(r, "total_area_um2") for k, r in refs.items()},
+    }
+
+
+def cost_summary(result: Mapping) -> dict:
+    """The compact `cost` entry of a run's summary.json, from `reductions(...)`."""
+    crimp = result["crimp"]
+    return {
+        "power_mw": crimp["total_power_mw"],
+        "area_mm2": crimp["total_area_um2"] * 1e-6,
+        "crossbars": crimp["crossbars"],
+        "tiles": crimp["tiles"],
+        "dense_tiles": crimp["dense_tiles"],
+        "power_reduction": dict(result["power_reduction"]),
+        "area_reduction": dict(result["area_reduction"]),
+        "reference_power_mw": {k: r["total_power_mw"] for k, r in result["references"].items()},
+        "reference_area_mm2": {k: r["total_area_um2"] * 1e-6
+                               for k, r in result["references"].items()},
+        "per_layer_tiles": {p: [l["dense_tiles"], l["tiles"]] for p, l in crimp["layers"].items()},
+    }
