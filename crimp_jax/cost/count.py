@@ -10,7 +10,9 @@ before multiplying by slices x polarities), per pruning kind:
   crimp      per column tile, a row (one input position) survives if any of that tile's C
              columns keeps a weight there; the surviving rows re-pack into
              ceil(rows_kept / rows_per_tile) tiles. Columns never move. Kernel-group and
-             crossbar pruning are the shapes that make this exact.
+             crossbar pruning are the shapes that make this exact. This is the row
+             re-packing of `crimp_jax.prune.repack` (computed by it), so the pruning report
+             and the cost model count the same tiles.
   irregular  each column is compacted on its own (index-addressed inputs), so a column tile needs
              ceil(max nonzeros of its columns / R) tiles, plus one data-alignment unit per
              physical crossbar of every layer that has a mask (the index buffer and multiplexers
@@ -18,6 +20,9 @@ before multiplying by slices x polarities), per pruning kind:
   filter     rows with no weight at all and columns with no weight at all are removed from the
              whole matrix, which is re-tiled densely: ceil(kept_rows / rows_per_tile) x
              ceil(kept_cols / C). No alignment units (the structure is static).
+The irregular and filter counts differ from `crimp_jax.prune.repack`'s 'unstructured' and
+'filter' schemes by definition (see their docstrings); dense tiles and tiles -> physical arrays
+are `crimp_jax.xbar.view.tile_geometry` / `crimp_jax.xbar.counts.physical_arrays`.
 
 Units per physical crossbar (ISAAC organisation, 128x128 arrays): R one-bit DACs (one per row),
 C sample-and-holds (one per column), ceil(C / adc_columns) ADCs (columns share an ADC, ISAAC:
@@ -34,8 +39,10 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from crimp_jax.xbar.config import XbarSpec, num_slices, polarity_copies, xbar_spec
-from crimp_jax.xbar.view import kernel_to_matrix, tile_geometry, to_crossbar
+from crimp_jax.prune.repack import rows_kept_per_col_tile
+from crimp_jax.xbar.config import XbarSpec, xbar_spec
+from crimp_jax.xbar.counts import physical_arrays
+from crimp_jax.xbar.view import kernel_to_matrix, tile_geometry
 
 PRUNING_KINDS = ("crimp", "irregular", "filter", "none")
 SCALE_KINDS = ("po2", "float")
@@ -75,17 +82,28 @@ def _check_kind(value, accepted, what):
 def crimp_tiles_per_col_tile(mask, spec):
     """(n_col_tiles,) int32: tiles each column tile needs after CRIMP re-packing.
 
-    mask: kernel-shaped, nonzero = kept. Traceable (jit-able); the count is
-    sum over row tiles of the rows with any kept weight, divided by rows_per_tile, rounded up.
+    mask: kernel-shaped, nonzero = kept. Traceable (jit-able). This is the row re-packing of
+    `crimp_jax.prune.repack` (its 'crimp' scheme: `tiles_after`), per column tile:
+    ceil(rows_kept_per_col_tile / rows_per_tile).
     """
     g = tile_geometry(mask.shape, spec)
-    tiles = to_crossbar((jnp.asarray(mask) != 0).astype(jnp.float32), spec)  # (rt, ct, xrow, xcol)
-    rows_kept = jnp.sum(jnp.any(tiles != 0, axis=-1), axis=(0, 2))  # (ct,)
-    return -(-rows_kept // g.rows_per_tile)
+    return -(-rows_kept_per_col_tile(jnp.asarray(mask) != 0, spec) // g.rows_per_tile)
 
 
 def irregular_tiles_per_col_tile(mask, spec):
-    """(n_col_tiles,) int32: tiles per column tile when every column is compacted on its own."""
+    """(n_col_tiles,) int32: tiles per column tile when every column is compacted on its own.
+
+    Not the same count as `crimp_jax.prune.repack`'s 'unstructured' scheme, on purpose:
+      here       each column keeps only its own nonzeros, packed to the top (per-cell input
+                 indexing), so a column tile needs ceil(max nonzeros of its columns / R);
+                 R, not rows_per_tile, since compacted columns no longer keep whole channels.
+      repack     rows are packed per column tile (a row survives if any column of the tile
+                 keeps a weight there), i.e. ceil(rows_kept / rows_per_tile) = the CRIMP
+                 count, with index entries per packed row as its alignment figure.
+    Column compaction is the most favourable packing of irregular pruning (never more tiles
+    than row packing), so it is the fair reference for the cost ratios; its price is the
+    alignment units counted in `layer_counts`.
+    """
     spec = xbar_spec(spec)
     g = tile_geometry(mask.shape, spec)
     nnz = jnp.sum(kernel_to_matrix(jnp.asarray(mask) != 0), axis=0)  # (col,)
@@ -95,7 +113,13 @@ def irregular_tiles_per_col_tile(mask, spec):
 
 
 def filter_tiles(mask, spec) -> int:
-    """Tiles after removing all-zero rows and columns of the whole matrix and re-tiling."""
+    """Tiles after removing all-zero rows and columns of the whole matrix and re-tiling.
+
+    Not `crimp_jax.prune.repack`'s 'filter' scheme: that one re-packs the kept columns per row
+    tile in place (rows stay, outputs need re-ordering entries); this one models the network
+    rebuilt thinner (whole filters and the input rows they feed removed), which needs no
+    alignment hardware.
+    """
     spec = xbar_spec(spec)
     g = tile_geometry(mask.shape, spec)
     m = np.asarray(kernel_to_matrix(jnp.asarray(mask) != 0))
@@ -134,7 +158,7 @@ def layer_counts(kernel_shape, spec, mask=None, *, pruning: str = "crimp", scale
         tiles = int(np.sum(np.asarray(irregular_tiles_per_col_tile(mask, spec))))
     else:
         tiles = filter_tiles(mask, spec)
-    crossbars = tiles * num_slices(spec) * polarity_copies(spec)
+    crossbars = physical_arrays(tiles, spec)
     adcs = crossbars * math.ceil(spec.cols / options.adc_columns)
     counts = {
         "crossbar": crossbars,

@@ -170,8 +170,16 @@ def reductions(params, spec, masks=None, *, scale: str = "po2", cfg=None,
 
 
 def cost_summary(result: Mapping) -> dict:
-    """The compact `cost` entry of a run's summary.json, from `reductions(...)`."""
+    """The compact `cost` entry of a run's summary.json, from `reductions(...)`.
+
+    Besides the totals and reductions it keeps what the report's figures need:
+    'power_mw_by_component' / 'area_um2_by_component' ({scenario: {component: value}} for
+    'crimp' and each reference), 'per_layer_tiles' ({path: [dense, CRIMP] logical tiles}) and
+    'per_layer_crossbars' ({path: [dense, CRIMP] physical crossbars}).
+    """
     crimp = result["crimp"]
+    scenarios = {**result["references"], "crimp": crimp}
+    dense = result["references"]["original"]["layers"]
     return {
         "power_mw": crimp["total_power_mw"],
         "area_mm2": crimp["total_area_um2"] * 1e-6,
@@ -184,4 +192,10 @@ def cost_summary(result: Mapping) -> dict:
         "reference_area_mm2": {k: r["total_area_um2"] * 1e-6
                                for k, r in result["references"].items()},
         "per_layer_tiles": {p: [l["dense_tiles"], l["tiles"]] for p, l in crimp["layers"].items()},
+        "per_layer_crossbars": {p: [dense[p]["counts"]["crossbar"], l["counts"]["crossbar"]]
+                                for p, l in crimp["layers"].items()},
+        "power_mw_by_component": {k: {c: float(v) for c, v in r["power_mw"].items()}
+                                  for k, r in scenarios.items()},
+        "area_um2_by_component": {k: {c: float(v) for c, v in r["area_um2"].items()}
+                                  for k, r in scenarios.items()},
     }
