@@ -53,11 +53,13 @@ def slice_weights(q, spec: XbarSpec | dict) -> jnp.ndarray:
     """
     spec = xbar_spec(spec)
     qmax = 2 ** (spec.weight_bits - 1) - 1
-    if not isinstance(q, jax.core.Tracer) and q.size:
-        lo, hi = float(jnp.min(q)), float(jnp.max(q))
-        if lo < -qmax or hi > qmax:
-            raise ValueError(f"q spans [{lo}, {hi}]: outside the {spec.weight_bits}-bit signed "
-                             f"range [{-qmax}, {qmax}]")
+    try:  # a range check when q is concrete; under jit it is skipped
+        lo, hi = (float(jnp.min(q)), float(jnp.max(q))) if q.size else (0.0, 0.0)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        lo, hi = -qmax, qmax
+    if lo < -qmax or hi > qmax:
+        raise ValueError(f"q spans [{lo}, {hi}]: outside the {spec.weight_bits}-bit signed "
+                         f"range [{-qmax}, {qmax}]")
     q = jnp.round(jax.lax.stop_gradient(q)).astype(jnp.int32)
     if spec.differential:
         pos = _slice_magnitude(jnp.maximum(q, 0), spec)

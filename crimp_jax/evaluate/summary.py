@@ -1,0 +1,48 @@
+"""Accuracy statistics over chips, and a sweep over sigma, as JSON-able dicts."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from crimp_jax.evaluate.montecarlo import evaluate_chips
+
+
+def accuracy_summary(accuracies) -> dict:
+    """{n_chips, mean, std, min, p5, median, max, accuracies}: plain floats (JSON-able)."""
+    acc = np.asarray(accuracies, np.float64)
+    if acc.ndim != 1 or acc.size == 0:
+        raise ValueError(f"accuracies of shape {acc.shape}: expected a non-empty 1-D array")
+    return {
+        "n_chips": int(acc.size),
+        "mean": float(acc.mean()),
+        "std": float(acc.std()),
+        "min": float(acc.min()),
+        "p5": float(np.percentile(acc, 5)),
+        "median": float(np.median(acc)),
+        "max": float(acc.max()),
+        "accuracies": [float(a) for a in acc],
+    }
+
+
+def sigma_key(sigma: float) -> str:
+    """JSON key of a sigma value: '0', '0.1', ... ('%g')."""
+    return f"{float(sigma):g}"
+
+
+def sweep_sigmas(apply_fn, chip_params, images, labels, sigmas, *, chip_args: tuple = (),
+                 **kwargs) -> dict:
+    """{sigma_key: accuracy_summary} for each sigma; chip_params(key, *chip_args, sigma).
+
+    sigma is passed as a traced float32 scalar, so the whole sweep compiles once. Keyword
+    arguments go to `evaluate_chips` (seed, n_chips, chip_chunk, batch_size, method, ...); the
+    same seed gives the same chips (same write draws z) at every sigma.
+    """
+    out = {}
+    for sigma in sigmas:
+        if not float(sigma) >= 0:
+            raise ValueError(f"sigma={sigma!r}: expected >= 0")
+        acc = evaluate_chips(apply_fn, chip_params, images, labels,
+                             chip_args=tuple(chip_args) + (jnp.float32(sigma),), **kwargs)
+        out[sigma_key(sigma)] = accuracy_summary(acc)
+    return out

@@ -1,0 +1,154 @@
+"""One layer on one chip: program integer weights into cells with non-idealities, read it back.
+
+Layout taken: a kernel `q` (HWIO conv or (in, out) Dense) of integer-valued floats. Internally it
+is the crossbar view's layer matrix (`kernel_to_matrix`, row = cin*kh*kw + i*kw + j) cut into
+row tiles of `rows_per_tile` rows (`tile_geometry`), with cell axes in front:
+
+  cells  (slice, polarity, row_tile, xrow, col)        col = col_tile * C + xcol
+
+A physical column is (row_tile, col) of one slice and polarity. Columns are not padded to whole
+column tiles: padding is not a cell, and for narrow layers (16 output channels on 128-column
+crossbars) it would multiply the work 8x. Units are levels (see `config.py`): a cell at level l
+with no non-ideality reads exactly l. The result goes back through `matrix_to_kernel`.
+
+Which cells are programmed. A crossbar row whose mask is zero across every column of its tile
+(the C columns of its column tile) is removed by re-packing (kernel-group pruning) or belongs to
+a pruned crossbar (all rows gone): it is never programmed, so it contributes exactly nothing,
+faults included. Cells of surviving rows are programmed even where their weight is zero (a
+level-0 cell: G_min, variation and faults apply). Zero padding at tile edges is not a cell.
+Compensation uses the logical tile's column as the physical column (re-packing only changes
+which surviving rows share a column).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from crimp_jax.variation.compensate import column_gains
+from crimp_jax.variation.config import VariationSpec
+from crimp_jax.xbar.cells import max_level, place_values, slice_weights, storage_offset
+from crimp_jax.xbar.config import XbarSpec
+from crimp_jax.xbar.view import kernel_to_matrix, matrix_to_kernel, tile_geometry
+
+_THETA, _FAULT, _READ = 0, 1, 2  # fold_in tags of the per-layer random streams
+
+
+def _draw(sampler, key, shape):
+    """A sampler drawn flat and reshaped: same values, and with the (default) partitionable
+    threefry a flat draw compiles in a fraction of the time of a 6-D one on CPU."""
+    return sampler(key, (math.prod(shape),), jnp.float32).reshape(shape)
+
+
+def cell_levels(q_tiles, spec: XbarSpec, vspec: VariationSpec):
+    """Tiles (...) -> (levels (slice, polarity, ...), place values, L, offset).
+
+    'cell' mode slices bits (`xbar.cells`); 'weight' mode keeps one cell per weight and polarity
+    holding the whole magnitude (L = 2^(b-1) - 1, or 2^b - 1 with offset storage).
+    """
+    if vspec.mode == "cell":
+        return (slice_weights(q_tiles, spec), place_values(spec), max_level(spec),
+                storage_offset(spec))
+    q = jnp.round(jax.lax.stop_gradient(q_tiles))
+    one = jnp.ones((1,), jnp.float32)
+    if spec.differential:
+        levels = jnp.stack([jnp.maximum(q, 0), jnp.maximum(-q, 0)])[None]
+        return levels, one, 2 ** (spec.weight_bits - 1) - 1, 0
+    offset = 2 ** (spec.weight_bits - 1)
+    return (q + offset)[None, None], one, 2 ** spec.weight_bits - 1, offset
+
+
+def row_tiles(kernel, spec: XbarSpec):
+    """Kernel -> (row_tile, xrow, col): the layer matrix with rows cut into tiles (zero-padded)."""
+    g = tile_geometry(kernel.shape, spec)
+    m = jnp.pad(kernel_to_matrix(kernel), ((0, g.n_row_tiles * g.rows_per_tile - g.n_rows), (0, 0)))
+    return m.reshape(g.n_row_tiles, g.rows_per_tile, g.n_cols)
+
+
+def from_row_tiles(tiles, kernel_shape, spec: XbarSpec):
+    """Inverse of `row_tiles` (row padding dropped)."""
+    g = tile_geometry(kernel_shape, spec)
+    return matrix_to_kernel(tiles.reshape(-1, g.n_cols)[: g.n_rows], kernel_shape)
+
+
+def programmed_cells(kernel_shape, spec: XbarSpec, mask=None):
+    """Bool (row_tile, xrow, col): cells that exist and are programmed (see module docstring)."""
+    g = tile_geometry(kernel_shape, spec)
+    valid = row_tiles(jnp.ones(kernel_shape, jnp.float32), spec) > 0
+    if mask is None:
+        return valid
+    used = row_tiles((mask != 0).astype(jnp.float32), spec)
+    used = jnp.pad(used, ((0, 0), (0, 0), (0, g.n_col_tiles * g.cols_per_tile - g.n_cols)))
+    used = used.reshape(g.n_row_tiles, g.rows_per_tile, g.n_col_tiles, g.cols_per_tile)
+    row_kept = jnp.any(used > 0, axis=-1)  # (row_tile, xrow, col_tile)
+    prog = jnp.repeat(row_kept, g.cols_per_tile, axis=-1)[..., : g.n_cols]
+    return prog & valid
+
+
+def layer_effective(q, key, spec: XbarSpec, vspec: VariationSpec, mask=None, sigma=None,
+                    read_key=None):
+    """One chip's read-back of one layer: (effective integer kernel, multiplicative ratio).
+
+    Args:
+      q: integer-valued kernel (no gradient is taken here).
+      key: this chip's key for this layer; write variation and faults come from it.
+      mask: optional 0/1 kernel-shaped pruning mask (q is multiplied by it).
+      sigma: optional traced override of `vspec.sigma` (one compiled program for a sweep).
+      read_key: key of the read-noise draw (per inference); defaults to one derived from `key`.
+
+    Returns:
+      eff: kernel-shaped float32, sum_s 2^(s*bpc) (v+_s - v-_s) with v the compensated read-out.
+      ratio: kernel-shaped, the part of eff / q that scales with q (slice factors weighted by the
+        weight's own levels, faults excluded); 1 where q == 0. eff - q * ratio is the additive
+        part (faults, G_min leakage, additive noise). Used for the straight-through gradient.
+    """
+    sigma = vspec.sigma if sigma is None else sigma
+    q = jax.lax.stop_gradient(jnp.asarray(q, jnp.float32))
+    if mask is not None:
+        q = q * mask
+    prog = programmed_cells(q.shape, spec, mask)[None, None]  # (1, 1, row_tile, xrow, col)
+    levels, place, lmax, offset = cell_levels(row_tiles(q, spec), spec, vspec)
+    c = 0.0 if vspec.on_off_ratio == 0 else lmax / (vspec.on_off_ratio - 1.0)
+    base = c + levels  # intended conductance, units of dG
+    shape = levels.shape
+
+    z = _draw(jax.random.normal, jax.random.fold_in(key, _THETA), shape)
+    if vspec.kind == "lognormal":
+        mult = jnp.exp(sigma * z)
+        raw = base * mult
+    else:
+        mult = jnp.ones(shape, jnp.float32)
+        raw = base + sigma * (c + lmax) * z
+    ok = jnp.ones(shape, bool)
+    if vspec.sa0_rate > 0 or vspec.sa1_rate > 0:
+        u = _draw(jax.random.uniform, jax.random.fold_in(key, _FAULT), shape)
+        sa0 = u < vspec.sa0_rate
+        sa1 = (u >= vspec.sa0_rate) & (u < vspec.sa0_rate + vspec.sa1_rate)
+        raw = jnp.where(sa0, c + lmax, jnp.where(sa1, c, raw))
+        ok = ~(sa0 | sa1)
+
+    if vspec.compensation:
+        intended = jnp.sum(base * prog, axis=-2, keepdims=True)  # all-ones read: sum over xrow
+        measured = jnp.sum(raw * prog, axis=-2, keepdims=True)
+        gain = column_gains(intended, measured, vspec.comp_form, vspec.comp_m_max)
+        raw, mult = raw * gain, mult * gain
+    if vspec.read_noise > 0:
+        rkey = jax.random.fold_in(key, _READ) if read_key is None else read_key
+        noise = 1.0 + vspec.read_noise * _draw(jax.random.normal, rkey, shape)
+        raw, mult = raw * noise, mult * noise
+
+    value = (raw - c) * prog  # the periphery subtracts the nominal G_min of each read cell
+    pv = place.reshape((-1,) + (1,) * (len(shape) - 1))
+    per_pol = jnp.sum(value * pv, axis=0)  # (polarity, row_tile, xrow, col)
+    if spec.differential:
+        eff_t = per_pol[0] - per_pol[1]
+        mag = jnp.sum(levels * pv, axis=(0, 1))  # |q|: one polarity is all zero
+        scaled = jnp.sum(levels * mult * ok * pv, axis=(0, 1))
+        ratio_t = jnp.where(mag > 0, scaled / jnp.where(mag > 0, mag, 1.0), 1.0)
+    else:
+        eff_t = per_pol[0] - offset * prog[0, 0]
+        ratio_t = jnp.ones_like(eff_t)
+    return from_row_tiles(eff_t, q.shape, spec), from_row_tiles(ratio_t, q.shape, spec)
+
