@@ -1,7 +1,9 @@
 """The base experiment config (ml_collections). Experiment files override a few fields.
 
-Blocks: `model`, `data`, `train`, and `xbar` (the one crossbar description shared by pruning,
-variation and the cost model). Configs are locked: a misspelt key is an error, both in config
+Blocks: `model`, `data`, `train` (float stage), `method` (which CRIMP transforms the second
+stage composes), `crimp` (second stage schedule), `quant`, `prune`, `variation`, `evaluate`
+(Monte Carlo), `cost`, and `xbar` (the one crossbar description shared by pruning, variation
+and the cost model). Configs are locked: a misspelt key is an error, both in config
 files and in command-line overrides (`--config.train.epochs=3`).
 """
 
@@ -11,10 +13,20 @@ import ml_collections
 
 from crimp_jax.xbar import default_xbar_config
 
+METHODS = ("fp", "q", "qp", "qv", "crimp")
+
 DTYPES = ("float32", "bfloat16")
 
 
 def base_config() -> ml_collections.ConfigDict:
+    """Every block with its defaults (imports are local: this module is imported by configs)."""
+    from crimp_jax.cost import default_cost_config
+    from crimp_jax.prune import default_prune_config
+    from crimp_jax.quant import default_quant_config
+    from crimp_jax.train.analysis import default_evaluate_config
+    from crimp_jax.train.crimp import default_crimp_config
+    from crimp_jax.variation import default_variation_config
+
     c = ml_collections.ConfigDict()
     c.model = ml_collections.ConfigDict(dict(
         name="resnet20",     # see crimp_jax.models.MODEL_NAMES
@@ -48,6 +60,13 @@ def base_config() -> ml_collections.ConfigDict:
         quiet=False,         # hide the progress bar
     ))
     c.xbar = default_xbar_config()
+    c.method = "fp"  # 'fp' | 'q' (quant) | 'qp' (+prune) | 'qv' (+variation-aware) | 'crimp'
+    c.crimp = default_crimp_config()
+    c.quant = default_quant_config()
+    c.prune = default_prune_config()
+    c.variation = default_variation_config()
+    c.evaluate = default_evaluate_config()
+    c.cost = default_cost_config()
     return c
 
 

@@ -1,7 +1,9 @@
 """Throughput benchmark: python -m experiments.bench --config=experiments/configs/<name>.py
 
-Prints one JSON line per measurement on the current device: train images/s and inference
-images/s per model and batch size (synthetic uint8 data resident on the device; the jitted
+Prints one JSON line per measurement on the current device (--what=plain,crimp,mc,engine):
+plain train and inference images/s; the CRIMP train step time over the plain one; Monte Carlo
+images x chips/s ('vmap' and 'loop') and its ratio to plain inference of the same network; the
+integer engine's images/s next to the fake-quant model's; per model and batch size (synthetic uint8 data resident on the device; the jitted
 steps are the ones training uses). Timings exclude compilation; absolute numbers mean
 something only on an accelerator, ratios measured in one run mean something everywhere.
 """
@@ -24,6 +26,13 @@ flags.DEFINE_list("models", [], "Models to benchmark (default: the config's mode
 flags.DEFINE_list("batches", [], "Batch sizes (default: the config's train.batch_size).")
 flags.DEFINE_integer("steps", 10, "Timed steps per measurement (after one warm-up call).")
 flags.DEFINE_string("out", "", "Also append the JSON lines to this file.")
+flags.DEFINE_list("what", ["plain"], "Measurements: plain, crimp, mc, engine.")
+flags.DEFINE_integer("chips", 8, "Chips for the Monte Carlo benchmark.")
+
+
+def _date() -> str:
+    import datetime
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def timeit(fn, steps: int) -> float:
@@ -72,6 +81,90 @@ def bench_plain(config, model_name: str, batch: int, steps: int) -> dict:
             "train_images_per_s": batch / train_s, "infer_images_per_s": batch / infer_s}
 
 
+def _random_folded(config, model_name: str, n: int):
+    """A folded model with random (init) params, calibrated quantization state, device data."""
+    from crimp_jax.models import build_model
+    from crimp_jax.models.fold import fold_batchnorm
+    from crimp_jax.quant import init_quant_state
+    from crimp_jax.train.loop import DeviceData
+
+    rng = np.random.default_rng(0)
+    data = DeviceData(jax.device_put(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)),
+                      jax.device_put(rng.integers(0, 10, (n,), dtype=np.int32)))
+    bn_model = build_model(model_name)
+    v = bn_model.init(jax.random.key(0), data.images[:1])
+    folded = fold_batchnorm(v["params"], v["batch_stats"], model_name)
+    model_f = build_model(model_name, folded=True)
+    qstate = init_quant_state(model_f, folded, data.images[: min(n, 256)], config.quant)
+    return model_f, folded, qstate, data
+
+
+def bench_crimp(config, model_name: str, batch: int, steps: int) -> dict:
+    """CRIMP train step (quant + zerorize-recover + fresh variation + compensation) over the
+    plain float train step: same model, same batch, same device, same run."""
+    from crimp_jax.train.crimp import crimp_task, init_crimp_state
+    from crimp_jax.train.loop import make_train_step
+
+    plain = bench_plain(config, model_name, batch, steps)
+    cfg = config.copy_and_resolve_references()
+    with cfg.unlocked():
+        cfg.method = "crimp"
+        cfg.model.name = model_name
+        if not cfg.variation.sigma > 0:
+            cfg.variation.sigma = 0.3
+        cfg.crimp.dense_epochs, cfg.crimp.alternating_epochs = 0, 1
+        if model_name == "resnet20" or model_name.startswith("resnet"):
+            cfg.prune.exclude = ("stem/", "fc/")
+        else:
+            cfg.prune.exclude = ("conv0/", "fc/")
+    model_f, folded, qstate, data = _random_folded(cfg, model_name, batch * 4)
+    task = crimp_task(cfg, model_f, 4)
+    state = init_crimp_state(cfg, model_f, folded, data.images[:256], task.tx)
+    step = make_train_step(task, batch, 0.0, True, 1)
+    perm, key, holder = jnp.arange(batch * 4), jax.random.key(0), {"state": state}
+
+    def once():
+        holder["state"], m = step(holder["state"], data.images, data.labels, perm, jnp.int32(0),
+                                  key)
+        m.block_until_ready()
+
+    crimp_s = timeit(once, steps)
+    plain_s = batch / plain["train_images_per_s"]
+    return {"bench": "crimp_step", "model": model_name, "batch": batch,
+            "plain_step_s": plain_s, "crimp_step_s": crimp_s, "crimp_over_plain": crimp_s / plain_s}
+
+
+def bench_mc(config, model_name: str, batch: int, chips: int) -> dict:
+    """Monte Carlo images x chips/s ('vmap' and 'loop') against plain inference of the same
+    (fake-quantized) network."""
+    from crimp_jax.evaluate import benchmark_methods
+    from crimp_jax.quant import quantize_weights_int
+    from crimp_jax.train.analysis import chip_and_apply
+    from crimp_jax.xbar import xbar_spec
+
+    model_f, folded, qstate, data = _random_folded(config, model_name, batch * 2)
+    vcfg = config.variation.to_dict() | {"sigma": 0.3}
+    chip, apply = chip_and_apply(model_f, config.quant, vcfg, xbar_spec(config.xbar))
+    qe = quantize_weights_int(model_f, folded, qstate, config.quant)
+    row = benchmark_methods(lambda c, x: apply(c, x), {"p": folded, "qs": qstate, "k": {
+        p: q * 2.0 ** e for p, (q, e) in qe.items()}}, chip, data.images, data.labels,
+        chip_args=(folded, qstate, qe, None, jnp.float32(0.3)), n_chips=chips,
+        chip_chunk=min(4, chips), batch_size=batch)
+    row.update(bench="montecarlo", model=model_name)
+    return row
+
+
+def bench_engine(config, model_name: str, batch: int) -> dict:
+    """Integer engine images/s next to the fake-quantized model's."""
+    from crimp_jax.integer import convert, engine_throughput
+
+    model_f, folded, qstate, data = _random_folded(config, model_name, batch)
+    artifact = convert(model_f, folded, qstate, config.quant, model_name=model_name)
+    row = engine_throughput(artifact, model_f, folded, qstate, config.quant, data.images)
+    row.update(bench="engine", model=model_name)
+    return row
+
+
 def main(argv):
     del argv
     from crimp_jax.train.pipeline import device_description
@@ -80,16 +173,28 @@ def main(argv):
     models = FLAGS.models or [config.model.name]
     batches = [int(b) for b in FLAGS.batches] or [config.train.batch_size]
     dev = device_description()
+    known = {"plain", "crimp", "mc", "engine"}
+    if set(FLAGS.what) - known:
+        raise app.UsageError(f"--what={FLAGS.what}: expected a subset of {sorted(known)}")
     for model_name in models:
         for batch in batches:
-            row = bench_plain(config, model_name, batch, FLAGS.steps)
-            row.update(device=dev["kind"], platform=dev["platform"])
-            line = json.dumps(row)
-            print(line)
-            if FLAGS.out:
-                with open(FLAGS.out, "a") as f:
-                    f.write(line + "\n")
-            sys.stdout.flush()
+            rows = []
+            if "plain" in FLAGS.what:
+                rows.append(bench_plain(config, model_name, batch, FLAGS.steps))
+            if "crimp" in FLAGS.what:
+                rows.append(bench_crimp(config, model_name, batch, FLAGS.steps))
+            if "mc" in FLAGS.what:
+                rows.append(bench_mc(config, model_name, batch, FLAGS.chips))
+            if "engine" in FLAGS.what:
+                rows.append(bench_engine(config, model_name, batch))
+            for row in rows:
+                row.update(device=dev["kind"], platform=dev["platform"], date=_date())
+                line = json.dumps(row)
+                print(line)
+                if FLAGS.out:
+                    with open(FLAGS.out, "a") as f:
+                        f.write(line + "\n")
+                sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,153 @@
+"""After training: integer deployment, Monte Carlo robustness, pruning report and cost.
+
+Each function takes the trained (masked) folded params and returns a JSON-able dict for
+`summary.json`; artifacts and figures are written into the workdir.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+
+from crimp_jax import cost as cost_lib
+from crimp_jax import prune as prune_lib
+from crimp_jax.data import balanced_subset
+from crimp_jax.evaluate import plot_accuracy_vs_sigma, sweep_sigmas
+from crimp_jax.integer import compare_engine, convert, load_artifact, save_artifact
+from crimp_jax.quant import fake_quant_apply, quant_spec, quantize_weights_int
+from crimp_jax.utils.paths import flatten
+from crimp_jax.variation import perturb, variation_spec
+from crimp_jax.xbar import xbar_spec
+
+log = logging.getLogger(__name__)
+
+
+def default_evaluate_config() -> ml_collections.ConfigDict:
+    """The `evaluate` block: Monte Carlo robustness after training."""
+    return ml_collections.ConfigDict(dict(
+        chips=100,                 # simulated programmed chips per sigma
+        sigmas=(0.0, 0.1, 0.2, 0.3, 0.5),
+        headline_sigma=0.3,
+        test_per_class=0,          # >0: class-balanced test subset for Monte Carlo (CPU runs)
+        chip_chunk=4,              # chips vmapped together (memory bound), 'vmap' method
+        batch_size=1000,
+        method="auto",             # 'auto' (loop on CPU, vmap on GPU/TPU), 'vmap', 'loop'
+        seed=1234,
+        engine=True,               # convert to the integer artifact and run the engine
+        compensation=("off", "on"),  # Monte Carlo curves: self-compensation off and/or on
+    ))
+
+
+def integer_deploy(workdir: Path, model_name: str, folded_model, params, qstate, qcfg, test):
+    """Convert -> save -> load -> run the integer engine; compare with the fake-quant model."""
+    artifact = convert(folded_model, params, qstate, qcfg, model_name=model_name)
+    path = Path(workdir) / "model_int.npz"
+    save_artifact(artifact, str(path))
+    loaded = load_artifact(str(path))
+    cmp = compare_engine(loaded, folded_model, params, qstate, qcfg, test.images, test.labels)
+    cmp["artifact"] = path.name
+    return cmp
+
+
+def chip_and_apply(folded_model, qcfg, vcfg, spec):
+    """(chip_params, apply_fn) for `evaluate.evaluate_chips` / `sweep_sigmas`.
+
+    chip_params(key, params, qstate, qe, masks, sigma) programs one chip: its effective kernels
+    from the quantized weights `qe` ({path: (q, e)}); apply_fn runs the fake-quantized model
+    (quantized biases and activations) with those kernels.
+    """
+    vspec = variation_spec(vcfg)
+
+    def chip(key, p, qs, qe, masks, sigma):
+        return {"p": p, "qs": qs, "k": perturb(qe, key, vspec, spec, masks, sigma=sigma)}
+
+    def apply(c, x):
+        return fake_quant_apply(folded_model, c["p"], c["qs"], x, qcfg,
+                                weight_transform=lambda wq: c["k"])
+
+    return chip, apply
+
+
+def curve_name(variation_trained: bool, compensation: bool) -> str:
+    """Ablation name of a Monte Carlo curve (DESIGN.md section 4)."""
+    return {(False, False): "neither", (False, True): "compensation",
+            (True, False): "adaptation", (True, True): "both"}[(variation_trained, compensation)]
+
+
+def monte_carlo(config, folded_model, params, qstate, masks_flat, test, variation_trained: bool,
+                workdir: Path, fp_accuracy: float | None = None) -> dict:
+    """Accuracy of `evaluate.chips` chips per sigma, with self-compensation off and on."""
+    ecfg, qcfg = config.evaluate, config.quant
+    spec = xbar_spec(config.xbar)
+    split = balanced_subset(test, ecfg.test_per_class, ecfg.seed) if ecfg.test_per_class else test
+    images, labels = jax.device_put(split.images), jax.device_put(split.labels)
+    qe = jax.device_get(quantize_weights_int(folded_model, params, qstate, qcfg))
+    curves = {}
+    for compensation in (False, True):
+        if ("on" if compensation else "off") not in ecfg.compensation:
+            continue
+        vcfg = config.variation.to_dict() | {"compensation": compensation}
+        chip, apply = chip_and_apply(folded_model, qcfg, vcfg, spec)
+        name = curve_name(variation_trained, compensation)
+        log.info("Monte Carlo %s: %d chips x %s", name, ecfg.chips, ecfg.sigmas)
+        curves[name] = sweep_sigmas(apply, chip, images, labels, ecfg.sigmas,
+                                    chip_args=(params, qstate, qe, masks_flat),
+                                    seed=ecfg.seed, n_chips=ecfg.chips, chip_chunk=ecfg.chip_chunk,
+                                    batch_size=min(ecfg.batch_size, len(split.labels)),
+                                    method=ecfg.method)
+    for c in curves.values():
+        for s in c.values():
+            s.pop("per_chip", None)
+    png = Path(workdir) / "accuracy_vs_sigma.png"
+    plot_accuracy_vs_sigma(curves, str(png), baseline=fp_accuracy, n_chips=ecfg.chips)
+    return {"chips": ecfg.chips, "sigmas": list(ecfg.sigmas), "test_images": len(split.labels),
+            "headline_sigma": ecfg.headline_sigma, "variation": config.variation.to_dict(),
+            "curves": curves, "figure": png.name}
+
+
+def strip_prefix(flat: dict, prefix: str = "params/") -> dict:
+    return {k.removeprefix(prefix): v for k, v in flat.items()}
+
+
+def prune_report(config, masks_flat: dict, dense_kernels: dict, workdir: Path, model_name: str):
+    """Per-layer CRIMP table, baselines at equal sparsity, and the occupancy figure."""
+    spec = xbar_spec(config.xbar)
+    masks_np = {p: np.asarray(m) for p, m in masks_flat.items()}
+    tables = prune_lib.compare_schemes(dense_kernels, masks_np, spec,
+                                       min_keep=config.prune.min_keep)
+    png = Path(workdir) / "crossbar_occupancy.png"
+    prune_lib.plot_occupancy(tables, str(png), model_name)
+    rows = tables["crimp"]
+    return {"target_sparsity": config.prune.target_sparsity,
+            "sparsity": float(prune_lib.masks_sparsity(masks_np)),
+            "layers": rows, "totals": prune_lib.totals(rows),
+            "baselines": {k: prune_lib.totals(v) for k, v in tables.items() if k != "crimp"},
+            "markdown": prune_lib.markdown_table(rows), "figure": png.name}
+
+
+def cost_report(config, params, masks_flat: dict | None, scale: str, bits: dict | None = None):
+    """Power/area of the deployed model and its reductions against the references."""
+    spec = xbar_spec(config.xbar)
+    red = cost_lib.reductions(params, spec, masks_flat or None, scale=scale, cfg=config.cost,
+                              bits=bits)
+    return cost_lib.cost_summary(red)
+
+
+def kernel_bits(folded_model, qcfg) -> dict:
+    """{kernel path: weight bits} resolved by the quantization rules."""
+    from crimp_jax.quant import make_plan
+    return dict(make_plan(folded_model, qcfg).wbits)
+
+
+def quant_summary(qcfg) -> dict:
+    s = quant_spec(qcfg)
+    return {"weight_bits": s.weight_bits, "act_bits": s.act_bits, "scale": s.scale_mode,
+            "per_channel": s.per_channel}
+
+
+def flat_masks(masks) -> dict:
+    return strip_prefix(flatten(masks)) if masks is not None else {}

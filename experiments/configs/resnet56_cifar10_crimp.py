@@ -1,0 +1,26 @@
+"""ResNet-56 on CIFAR-10 with CRIMP (quantization + crossbar-aligned pruning + variation adaptation).
+
+Commands (argument 'METHOD[,SCHEDULE]', see crimp_common.py):
+  python -m experiments.run --config=experiments/configs/resnet56_cifar10_crimp.py:crimp,gpu --workdir=runs/resnet56_crimp
+Settings: W8A8 power-of-two, 50% crossbar-aligned sparsity, sigma 0.3 write variation with
+self-compensation, 128x128 crossbars of 2-bit cells. Schedules: 'paper' (182 float + 60 CRIMP
+epochs; not yet run here), 'gpu' (30 float + 10 CRIMP epochs, 100 Monte Carlo chips; a few
+minutes on one H200: see results/README.md), 'tiny' (CPU smoke test).
+"""
+
+from crimp_jax.config import lock
+from experiments.configs import crimp_common, resnet56_cifar10
+
+
+def get_config(arg: str = ""):
+    method, schedule = crimp_common.parse_arg(arg, "resnet56_cifar10_crimp")
+    c = resnet56_cifar10.get_config("")
+    c.unlock()
+    crimp_common.set_method(c, method, "stem", sparsity=0.5)
+    c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 10, 41, 9
+    if schedule == "gpu":
+        crimp_common.gpu_schedule(c, fp_epochs=30, crimp_epochs=(1, 7, 2), fp_lr=0.4)
+        c.train.schedule = "cosine"
+    elif schedule == "tiny":
+        crimp_common.tiny_schedule(c)
+    return lock(c)
