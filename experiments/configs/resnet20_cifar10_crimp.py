@@ -1,0 +1,43 @@
+"""ResNet-20 on CIFAR-10 with the CRIMP ablations, sized for a 2-core CPU.
+
+Argument 'METHOD[,SCHEDULE]' (see crimp_common.py); SCHEDULE 'cpu' is the CPU-affordable short
+schedule behind results/resnet20_cpu: 5,000 class-balanced training images, 15 float epochs,
+4 quantized epochs, Monte Carlo with 20 chips on a 1,000-image test subset. Commands:
+  python -m experiments.run --config=experiments/configs/resnet20_cifar10_crimp.py:fp,cpu --workdir=runs/r20/fp
+  python -m launch.sweep --config=experiments/configs/resnet20_cifar10_crimp.py:q,cpu \
+      --grid="quant.scale_mode=po2,float" --root=runs/r20/q --reuse_fp=runs/r20/fp
+(launch/resnet20_cpu_results.sh runs the whole set: about an hour on 2 CPU cores.)
+"""
+
+from crimp_jax.config import lock
+from experiments.configs import crimp_common, resnet20_cifar10
+
+SCHEDULES = crimp_common.SCHEDULES + ("cpu",)
+
+
+def get_config(arg: str = ""):
+    parts = (arg or "crimp").split(",")
+    cpu = len(parts) > 1 and parts[1] == "cpu"
+    method, schedule = crimp_common.parse_arg(parts[0] if cpu else arg, "resnet20_cifar10_crimp")
+    c = resnet20_cifar10.get_config("")
+    c.unlock()
+    crimp_common.set_method(c, method, "stem", sparsity=0.5)
+    c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 5, 21, 4
+    c.crimp.ramp_epochs = 15
+    if cpu:
+        c.data.train_per_class = 500
+        c.train.epochs = 15
+        c.train.batch_size = 100
+        c.train.eval_every = 5
+        c.train.quiet = True
+        c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 1, 3, 0
+        c.crimp.ramp_epochs = 2
+        c.crimp.lr = 0.003
+        c.evaluate.chips = 20
+        c.evaluate.test_per_class = 100
+        c.evaluate.batch_size = 500
+    elif schedule == "gpu":
+        crimp_common.gpu_schedule(c, fp_epochs=60, crimp_epochs=(2, 9, 4), fp_lr=0.4)
+    elif schedule == "tiny":
+        crimp_common.tiny_schedule(c)
+    return lock(c)
