@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from crimp_jax.cost import load_components, model_cost, reductions
+from crimp_jax.cost import load_components, reductions
 from crimp_jax.cost.calibrate import group_mask, markdown, synthetic_masks
 from crimp_jax.cost.components import unconfirmed
 from crimp_jax.cost.plots import cost_breakdown_figure, crossbars_per_layer_figure

@@ -8,14 +8,11 @@ import textwrap
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from crimp_jax.evaluate import (accuracy_summary, benchmark_methods, chip_mesh, evaluate_chips,
                                 plain_accuracy, plot_accuracy_vs_sigma, sweep_sigmas)
-from crimp_jax.variation import VariationSpec, chip_params_fn
-from crimp_jax.xbar import XbarSpec
 
 REPO = Path(__file__).resolve().parents[1]
 

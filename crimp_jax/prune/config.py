@@ -16,6 +16,8 @@ import dataclasses
 
 import ml_collections
 
+from crimp_jax.utils.blocks import default_block, parse_block
+
 CROSSBAR_PASS_MODES = ("fraction", "threshold")
 
 
@@ -68,16 +70,9 @@ class PruneConfig:
 
 def default_prune_config() -> ml_collections.ConfigDict:
     """The `prune` block an experiment config embeds (every PruneConfig field, defaults)."""
-    return ml_collections.ConfigDict(dataclasses.asdict(PruneConfig()))
+    return default_block(PruneConfig)
 
 
 def prune_config(cfg) -> PruneConfig:
     """Builds a validated `PruneConfig` from a config block (ConfigDict, dict or PruneConfig)."""
-    if isinstance(cfg, PruneConfig):
-        return cfg
-    items = dict(cfg.items()) if hasattr(cfg, "items") else dict(cfg)
-    known = {f.name for f in dataclasses.fields(PruneConfig)}
-    unknown = sorted(set(items) - known)
-    if unknown:
-        raise ValueError(f"unknown prune keys {unknown}; accepted: {sorted(known)}")
-    return PruneConfig(**items)
+    return parse_block(cfg, PruneConfig, "prune")

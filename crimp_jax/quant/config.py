@@ -23,6 +23,7 @@ from typing import Optional
 import ml_collections
 
 from crimp_jax.quant.numerics import check_bits, check_scale_mode
+from crimp_jax.utils.blocks import default_block, parse_block
 from crimp_jax.utils.paths import match_rules
 
 MIN_BITS, MAX_BITS = 2, 8
@@ -83,20 +84,13 @@ def _check_deploy_bits(bits, signed: bool, what: str) -> int:
 
 def default_quant_config() -> ml_collections.ConfigDict:
     """The `quant` block experiment configs embed (W8A8, power-of-two, per layer)."""
-    d = dataclasses.asdict(QuantSpec())
-    return ml_collections.ConfigDict(d)
+    return default_block(QuantSpec)
 
 
 def quant_spec(cfg) -> QuantSpec:
     """Builds a validated `QuantSpec` from a ConfigDict, dict or QuantSpec; unknown keys error."""
-    if isinstance(cfg, QuantSpec):
-        return cfg
-    items = dict(cfg.items()) if hasattr(cfg, "items") else dict(cfg)
-    known = {f.name for f in dataclasses.fields(QuantSpec)}
-    unknown = sorted(set(items) - known)
-    if unknown:
-        raise ValueError(f"unknown quant keys {unknown}; accepted: {sorted(known)}")
-    return QuantSpec(**items)
+    return parse_block(cfg, QuantSpec, "quant")
+
 
 
 def _resolve(paths, default, policy, rules, what):

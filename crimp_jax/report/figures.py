@@ -17,7 +17,7 @@ import matplotlib.ticker  # noqa: E402
 
 from crimp_jax.cost.plots import cost_breakdown_figure, crossbars_per_layer_figure  # noqa: E402
 from crimp_jax.report.runs import Run  # noqa: E402
-from crimp_jax.report.tables import CURVES, crossbar_totals  # noqa: E402
+from crimp_jax.report.tables import CURVES  # noqa: E402
 
 HEADLINE_SIGMA = 0.3  # DESIGN.md section 4
 LINESTYLES = ("-", "--", "-.", ":")

@@ -20,6 +20,8 @@ import math
 
 import ml_collections
 
+from crimp_jax.utils.blocks import default_block, parse_block
+
 MODES = ("cell", "weight")
 KINDS = ("lognormal", "gaussian")
 COMP_FORMS = ("po2", "po2_pm", "exact")
@@ -90,16 +92,9 @@ class VariationSpec:
 
 def default_variation_config() -> ml_collections.ConfigDict:
     """The `variation` block experiment configs embed (ideal devices, compensation on)."""
-    return ml_collections.ConfigDict(dataclasses.asdict(VariationSpec()))
+    return default_block(VariationSpec)
 
 
 def variation_spec(cfg) -> VariationSpec:
     """Builds a validated `VariationSpec` from a config block (ConfigDict, dict or spec)."""
-    if isinstance(cfg, VariationSpec):
-        return cfg
-    items = dict(cfg.items()) if hasattr(cfg, "items") else dict(cfg)
-    known = {f.name for f in dataclasses.fields(VariationSpec)}
-    unknown = sorted(set(items) - known)
-    if unknown:
-        raise ValueError(f"unknown variation keys {unknown}; accepted: {sorted(known)}")
-    return VariationSpec(**items)
+    return parse_block(cfg, VariationSpec, "variation")

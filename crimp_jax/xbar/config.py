@@ -11,6 +11,8 @@ import math
 
 import ml_collections
 
+from crimp_jax.utils.blocks import default_block, parse_block
+
 
 @dataclasses.dataclass(frozen=True)
 class XbarSpec:
@@ -46,19 +48,13 @@ class XbarSpec:
 
 def default_xbar_config() -> ml_collections.ConfigDict:
     """The `xbar` block every experiment config embeds (128x128, 8-bit weights on 2-bit cells)."""
-    return ml_collections.ConfigDict(dataclasses.asdict(XbarSpec()))
+    return default_block(XbarSpec)
 
 
 def xbar_spec(cfg) -> XbarSpec:
     """Builds a validated `XbarSpec` from a config block (ConfigDict, dict or XbarSpec)."""
-    if isinstance(cfg, XbarSpec):
-        return cfg
-    items = dict(cfg.items()) if hasattr(cfg, "items") else dict(cfg)
-    known = {f.name for f in dataclasses.fields(XbarSpec)}
-    unknown = sorted(set(items) - known)
-    if unknown:
-        raise ValueError(f"unknown xbar keys {unknown}; accepted: {sorted(known)}")
-    return XbarSpec(**items)
+    return parse_block(cfg, XbarSpec, "xbar")
+
 
 
 def num_slices(spec: XbarSpec) -> int:
