@@ -64,6 +64,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.crimp = default_crimp_config()
     c.quant = default_quant_config()
     c.prune = default_prune_config()
+    c.prune.score_norm = "layer_rms"  # folded layers' weight scales differ: see PruneConfig
     c.variation = default_variation_config()
     c.evaluate = default_evaluate_config()
     c.cost = default_cost_config()

@@ -29,6 +29,7 @@ from crimp_jax.cost.model import (
     irregular_like,
     layer_shapes,
     model_cost,
+    natural_key,
     reductions,
 )
 
@@ -37,5 +38,5 @@ __all__ = [
     "BASE_COMPONENTS", "MULTIPLIER_KINDS", "PRUNING_KINDS", "SCALE_KINDS", "CountOptions",
     "crimp_tiles_per_col_tile", "irregular_tiles_per_col_tile", "layer_counts",
     "cost_setup", "cost_summary", "default_cost_config", "irregular_like", "layer_shapes",
-    "model_cost", "reductions",
+    "model_cost", "natural_key", "reductions",
 ]

@@ -19,6 +19,7 @@ import ml_collections
 from crimp_jax.utils.blocks import default_block, parse_block
 
 CROSSBAR_PASS_MODES = ("fraction", "threshold")
+SCORE_NORMS = ("none", "layer_rms")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,11 @@ class PruneConfig:
       min_keep: per-layer minimum keep ratio in [0, 1]: in each pass, the highest-scoring groups
         of every layer that together hold min_keep of its weights are never pruned, so no layer
         collapses under the global threshold (the target may then be missed; it is reported).
+      score_norm: [choice] 'none' (DESIGN.md: L2 / sqrt(size) compared across layers as is) or
+        'layer_rms' (each layer's kernel divided by its RMS first, so the global threshold
+        compares importance relative to the layer). BN folding gives layers weight scales that
+        differ by orders of magnitude; with 'none' the global threshold then empties whole
+        layers (ResNet-20: every block's conv1 cut to the min_keep floor, conv2 untouched).
       include, exclude: regex rules over kernel slash paths ('conv3/conv/kernel'); a layer is
         pruned if some include rule and no exclude rule matches it. Every rule must match at
         least one kernel (`crimp_jax.utils.paths.select_paths`), and every match is logged.
@@ -48,6 +54,7 @@ class PruneConfig:
     crossbar_pass: str = "fraction"
     crossbar_fraction: float = 0.5
     min_keep: float = 0.05
+    score_norm: str = "none"
     include: tuple = (".*",)
     exclude: tuple = ()
 
@@ -61,6 +68,9 @@ class PruneConfig:
         if not 0.0 <= float(self.crossbar_fraction) <= 1.0:
             raise ValueError(
                 f"prune.crossbar_fraction={self.crossbar_fraction!r}: expected a float in [0, 1]")
+        if self.score_norm not in SCORE_NORMS:
+            raise ValueError(f"prune.score_norm={self.score_norm!r}: expected one of "
+                             f"{SCORE_NORMS}")
         if not 0.0 <= float(self.min_keep) <= 1.0:
             raise ValueError(f"prune.min_keep={self.min_keep!r}: expected a float in [0, 1]")
         # Tuples keep the dataclass hashable when a config hands us lists.

@@ -152,6 +152,8 @@ def crimp_prune(kernels: Mapping, spec: XbarSpec | dict, cfg: PruneConfig | dict
 def _crimp_prune(kernels, spec: XbarSpec, cfg: PruneConfig, target) -> PruneResult:
     n_total = sum(real_weights(k.shape) for k in kernels.values())
     budget = jnp.round(target * n_total).astype(jnp.int32)
+    if cfg.score_norm == "layer_rms":  # scores relative to each layer's weight scale
+        kernels = {p: k / (jnp.sqrt(jnp.mean(jnp.square(k))) + 1e-12) for p, k in kernels.items()}
 
     # Crossbar pass.
     t_scores, t_sizes, t_prunable, t_shapes = [], [], [], []

@@ -150,4 +150,8 @@ def quant_summary(qcfg) -> dict:
 
 
 def flat_masks(masks) -> dict:
-    return strip_prefix(flatten(masks)) if masks is not None else {}
+    """{kernel path: mask} in network order (pytrees sort dict keys: conv10 before conv2)."""
+    if masks is None:
+        return {}
+    flat = strip_prefix(flatten(masks))
+    return {k: flat[k] for k in sorted(flat, key=cost_lib.natural_key)}

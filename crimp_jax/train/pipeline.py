@@ -138,6 +138,14 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def command_line() -> str:
+    """The command that started this process, as a user would type it."""
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(("experiments/run.py", "experiments\\run.py")):
+        argv = ["python", "-m", "experiments.run"] + argv[1:]
+    return " ".join(argv)
+
+
 def write_summary(workdir: Path, summary: dict, config, t_start: float, final: bool) -> None:
     """Writes summary.json (also after each analysis step, marked partial, so a run cut short
     keeps what it measured)."""
@@ -146,7 +154,7 @@ def write_summary(workdir: Path, summary: dict, config, t_start: float, final: b
         "wall_s": time.perf_counter() - t_start,
         "device": device_description(),
         "date": _now(),
-        "command": " ".join(sys.argv),
+        "command": command_line(),
         "config": json.loads(config.to_json_best_effort()),
     })
     tmp = workdir / "summary.json.tmp"

@@ -168,3 +168,25 @@ def test_config_errors_name_value_and_range(field, value, msg):
         prune_config({field: value})
     with pytest.raises(ValueError, match=r"unknown prune keys \['sparsity'\]"):
         prune_config({"sparsity": 0.5})
+
+
+def test_layer_rms_score_norm_ignores_layer_scale():
+    """Two layers identical up to a x100 scale: 'none' empties the small one first, 'layer_rms'
+    prunes both alike (equal scores; the shared budget can split one tied group of 36 weights)."""
+    from crimp_jax.prune import crimp_prune
+    from crimp_jax.xbar import XbarSpec
+
+    rng = np.random.default_rng(0)
+    k = rng.normal(size=(3, 3, 4, 6)).astype(np.float32)
+    kernels = {"a/kernel": jnp.asarray(k), "b/kernel": jnp.asarray(100 * k)}
+    spec = XbarSpec(rows=18, cols=4, channel_aligned=True)
+    base = dict(target_sparsity=0.5, crossbar_fraction=0.0, min_keep=0.0)
+    raw = crimp_prune(kernels, spec, dict(base, score_norm="none")).masks
+    assert float(raw["a/kernel"].mean()) == 0.0 and float(raw["b/kernel"].mean()) == 1.0
+    norm = crimp_prune(kernels, spec, dict(base, score_norm="layer_rms")).masks
+    kept_a, kept_b = float(norm["a/kernel"].mean()), float(norm["b/kernel"].mean())
+    assert abs(kept_a - kept_b) <= 36 / 216 and 0.4 <= kept_a <= 0.6 and 0.4 <= kept_b <= 0.6
+    # The surviving groups are the same ones in both layers, up to that one tied group.
+    assert float(jnp.sum(norm["a/kernel"] != norm["b/kernel"])) <= 36
+    with pytest.raises(ValueError, match="score_norm='max'"):
+        crimp_prune(kernels, spec, dict(base, score_norm="max"))
