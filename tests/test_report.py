@@ -80,7 +80,7 @@ def workdirs(tmp_path_factory, pruned_tiny_cnn):
         stages=[{"stage": "fp", "epochs": 3, "epoch_s_median": 1.25, "test_accuracy": 0.8456},
                 {"stage": "crimp", "epochs": 2, "epoch_s_median": 2.5, "test_accuracy": 0.8123}],
         quant={"weight_bits": 8, "act_bits": 8, "scale": "po2"}, prune=prune,
-        montecarlo={"chips": 8, "sigmas": [0, 0.1, 0.3, 0.5],
+        montecarlo={"chips": 8, "test_images": 500, "sigmas": [0, 0.1, 0.3, 0.5],
                     "curves": mc_curves(["adaptation", "both"], 0.81)},
         cost=cost), epochs({"fp": [0.5, 0.7, 0.8456], "crimp": [0.79, 0.8123]}))
     # A quantized + pruned run trained without variation, with no cost entry and no stages.
@@ -88,7 +88,7 @@ def workdirs(tmp_path_factory, pruned_tiny_cnn):
         "qp", test_accuracy=0.8011, accuracy={"fp": 0.8456, "fake_quant": 0.8201,
                                               "integer_engine": None},
         quant={"weight_bits": 8, "act_bits": 8, "scale": "po2"}, prune=prune,
-        montecarlo={"chips": 8, "sigmas": [0, 0.1, 0.3, 0.5],
+        montecarlo={"chips": 8, "test_images": 500, "sigmas": [0, 0.1, 0.3, 0.5],
                     "curves": mc_curves(["neither", "compensation"], 0.785)},
         cost=None), epochs({"fp": [0.6, 0.75], "crimp": [0.78, 0.8011]}))
     # A float baseline from an older pipeline: most keys absent, no metrics.jsonl.
@@ -112,7 +112,7 @@ def test_report_tables_and_figures(workdirs, tmp_path, pruned_tiny_cnn, capsys):
     assert "- crimp_run: `python -m experiments.run --config=quickstart.py:crimp`" in text
     assert "| cpu x1 (cpu, jax 0.10.2) | 2025-01-02T03:04:05+00:00 | 2.1 min |" in text
     # Monte Carlo: mean, std, min, p5 per sigma per curve (sigma 0.3 of 'both': 0.81-0.01-0.06)
-    assert ("| crimp_run | both (training + self-compensation) | 0.3 | 8 | 74.00% | 1.10% | "
+    assert ("| crimp_run | both (training + self-compensation) | 0.3 | 8 | 500 | 74.00% | 1.10% | "
             "67.00% | 70.50% | -10.56 |") in text
     for curve in ("neither", "adaptation", "compensation", "both"):
         assert f"| {curve} (" in text

@@ -128,12 +128,14 @@ def montecarlo_section(runs: Sequence[Run]) -> str:
                 mean = s.get("mean")
                 drop = NA if fp is None or mean is None else f"{100.0 * (mean - fp):+.2f}"
                 rows.append([r.name, f"{curve} ({CURVES.get(curve, 'as named by the run')})",
-                             sigma, num(r.get("montecarlo.chips")), pct(mean),
+                             sigma, num(r.get("montecarlo.chips")),
+                             num(r.get("montecarlo.test_images")), pct(mean),
                              pct(s.get("std")), pct(s.get("min")), pct(s.get("p5")), drop])
     note = ("\nsigma: standard deviation of the log-normal write variation per cell; each row is "
-            "over `chips` programmed chips on the whole test set; p5: 5th percentile chip; "
+            "over `chips` programmed chips, each evaluated on `images` test images (the whole "
+            "test set unless the run chose a class-balanced subset); p5: 5th percentile chip; "
             "last column: mean minus the run's FP accuracy.\n")
-    return (table(["run", "curve", "sigma", "chips", "mean", "std", "min", "p5",
+    return (table(["run", "curve", "sigma", "chips", "images", "mean", "std", "min", "p5",
                    "mean - FP (points)"], rows) + note
             + missing_note(runs, have, "'montecarlo'"))
 
