@@ -112,7 +112,7 @@ def bench_crimp(config, model_name: str, batch: int, steps: int) -> dict:
         cfg.model.name = model_name
         if not cfg.variation.sigma > 0:
             cfg.variation.sigma = 0.3
-        cfg.crimp.dense_epochs, cfg.crimp.alternating_epochs = 0, 1
+        cfg.crimp.dense_epochs, cfg.crimp.alternating_epochs, cfg.crimp.ramp_epochs = 0, 1, 0
         if model_name == "resnet20" or model_name.startswith("resnet"):
             cfg.prune.exclude = ("stem/", "fc/")
         else:
@@ -174,20 +174,16 @@ def main(argv):
     batches = [int(b) for b in FLAGS.batches] or [config.train.batch_size]
     dev = device_description()
     known = {"plain", "crimp", "mc", "engine"}
-    if set(FLAGS.what) - known:
+    if not FLAGS.what or set(FLAGS.what) - known:
         raise app.UsageError(f"--what={FLAGS.what}: expected a subset of {sorted(known)}")
+    benches = {"plain": lambda m, b: bench_plain(config, m, b, FLAGS.steps),
+               "crimp": lambda m, b: bench_crimp(config, m, b, FLAGS.steps),
+               "mc": lambda m, b: bench_mc(config, m, b, FLAGS.chips),
+               "engine": lambda m, b: bench_engine(config, m, b)}
     for model_name in models:
         for batch in batches:
-            rows = []
-            if "plain" in FLAGS.what:
-                rows.append(bench_plain(config, model_name, batch, FLAGS.steps))
-            if "crimp" in FLAGS.what:
-                rows.append(bench_crimp(config, model_name, batch, FLAGS.steps))
-            if "mc" in FLAGS.what:
-                rows.append(bench_mc(config, model_name, batch, FLAGS.chips))
-            if "engine" in FLAGS.what:
-                rows.append(bench_engine(config, model_name, batch))
-            for row in rows:
+            for what in FLAGS.what:  # each line is printed (and saved) as soon as it is measured
+                row = benches[what](model_name, batch)
                 row.update(device=dev["kind"], platform=dev["platform"], date=_date())
                 line = json.dumps(row)
                 print(line)

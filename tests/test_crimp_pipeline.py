@@ -104,6 +104,12 @@ def test_bad_method_and_sigma_rejected_before_compile(tmp_path):
         pipeline.validate_blocks(_with(**{"variation.sigma": 0.0}))
     with pytest.raises(ValueError, match="sigma=-0.1"):
         pipeline.validate_blocks(_with(**{"variation.sigma": -0.1}))
+    with pytest.raises(ValueError, match="'conv99'"):
+        pipeline.validate_blocks(_with(**{"quant.weight_rules": (("conv99", 4),)}))
+    with pytest.raises(ValueError, match="'stem/'"):  # tiny_cnn has no stem
+        pipeline.validate_blocks(_with(**{"prune.exclude": ("stem/",)}))
+    with pytest.raises(ValueError, match="ramp_steps"):
+        pipeline.validate_blocks(_with(**{"crimp.ramp_epochs": 3}))
     with pytest.raises(ValueError, match="evaluate.compensation"):
         pipeline.validate_blocks(_with(**{"evaluate.compensation": ("maybe",)}))
 

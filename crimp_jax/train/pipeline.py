@@ -117,6 +117,8 @@ def validate_blocks(config) -> dict:
     if use["variation"] and not config.variation.sigma > 0:
         raise ValueError(f"method={config.method!r} trains with variation: set "
                          f"variation.sigma > 0 (got {config.variation.sigma!r})")
+    if use["quant"]:
+        validate_layer_rules(config, use)
     for s_ in config.evaluate.sigmas:
         if not float(s_) >= 0:
             raise ValueError(f"evaluate.sigmas has {s_!r}: expected values >= 0")
@@ -127,6 +129,22 @@ def validate_blocks(config) -> dict:
     if config.evaluate.chips < 0:
         raise ValueError(f"evaluate.chips={config.evaluate.chips!r}: expected >= 0")
     return use
+
+
+def validate_layer_rules(config, use) -> None:
+    """Regex layer rules (quantization bits, pruned layers) and the pruning schedule, checked on
+    abstract shapes before the float stage trains, so a typo costs no training time."""
+    from crimp_jax.prune import select_prunable
+    from crimp_jax.quant import make_plan
+    from crimp_jax.train.crimp import zerorize_schedule
+
+    model_f = build_model(config.model.name, folded=True)
+    shapes = jax.eval_shape(model_f.init, jax.random.key(0),
+                            jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.uint8))
+    make_plan(model_f, config.quant)
+    if use["prune"]:
+        select_prunable({"params": shapes["params"]}, config.prune)
+        zerorize_schedule(config.crimp, 1)
 
 
 def run_identity(config) -> dict:
