@@ -184,7 +184,8 @@ def main(argv):
         for batch in batches:
             for what in FLAGS.what:  # each line is printed (and saved) as soon as it is measured
                 row = benches[what](model_name, batch)
-                row.update(device=dev["kind"], platform=dev["platform"], date=_date())
+                row.update(device=dev["kind"], platform=dev["platform"], date=_date(),
+                           command="python -m experiments.bench " + " ".join(sys.argv[1:]))
                 line = json.dumps(row)
                 print(line)
                 if FLAGS.out:
