@@ -10,6 +10,8 @@ from typing import Mapping
 
 import matplotlib
 
+from crimp_jax.utils.paths import short_layer_name
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -98,7 +100,7 @@ def crossbars_per_layer_figure(before: Mapping, after: Mapping,
     ax.bar([i - 0.2 for i in x], b, width=0.4, label=f"before ({sum(b)} total)", color="0.6")
     ax.bar([i + 0.2 for i in x], a, width=0.4, label=f"after ({sum(a)} total)", color="tab:blue")
     ax.set_xticks(list(x))
-    ax.set_xticklabels([p.rsplit("/kernel", 1)[0].replace("/conv", "") for p in layers],
+    ax.set_xticklabels([short_layer_name(p) for p in layers],
                        rotation=45, ha="right", fontsize=8)
     what = "physical crossbars (slices x polarities)" if physical else "logical crossbar tiles"
     ax.set_ylabel(f"{what} per layer")

@@ -21,6 +21,7 @@ from crimp_jax.prune.baselines import filter_masks, magnitude_masks
 from crimp_jax.prune.groups import kernel_groups_in_use
 from crimp_jax.prune.masks import masks_sparsity
 from crimp_jax.prune.repack import layer_hardware
+from crimp_jax.utils.paths import short_layer_name
 from crimp_jax.xbar.config import xbar_spec
 
 SUM_KEYS = ("weights", "weights_kept", "crossbar_groups", "crossbar_groups_kept",
@@ -107,11 +108,13 @@ def plot_occupancy(tables: Mapping, png_path: str, model_name: str) -> str:
     `tables` maps a scheme name to `layer_table` rows (e.g. `compare_schemes` output, or just
     {'crimp': rows}). Returns `png_path`.
     """
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display backend
+    from matplotlib.figure import (
+        Figure,  # no pyplot: no global state, no display backend
+    )
 
     schemes = list(tables)
     first = tables[schemes[0]]
-    layers = [r["layer"].removesuffix("/kernel") for r in first]
+    layers = [short_layer_name(r["layer"]) for r in first]
     x = np.arange(len(layers))
     series = [("dense", [r["tiles_dense"] for r in first], "0.6")]
     labels = {"crimp": "CRIMP (crossbar + kernel-group, re-packed)",

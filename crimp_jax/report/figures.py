@@ -11,6 +11,8 @@ from typing import Sequence
 
 import matplotlib
 
+from crimp_jax.utils.paths import short_layer_name
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
@@ -30,8 +32,7 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
-def _short(path: str) -> str:
-    return path.removesuffix("/kernel").replace("/conv", "")
+_short = short_layer_name
 
 
 def accuracy_vs_sigma(runs: Sequence[Run], out: Path) -> list:

@@ -64,3 +64,8 @@ def select_paths(paths: Sequence[str], include: Iterable[str] = (".*",),
     exc = match_rules(paths, exclude, "exclude rule")
     chosen = {p for hits in inc.values() for p in hits} - {p for hits in exc.values() for p in hits}
     return [p for p in paths if p in chosen]
+
+
+def short_layer_name(path: str) -> str:
+    """Label for tables and figures: 's0b1/conv2/conv/kernel' -> 's0b1/conv2', 'fc/kernel' -> 'fc'."""
+    return path.removesuffix("/kernel").removesuffix("/conv")
