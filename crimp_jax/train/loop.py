@@ -220,11 +220,11 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
         info["epoch_times_s"].append(epoch_s)
         writer.write(int(state.step), **record)
         bar.set_postfix(loss=f"{train_loss:.3f}", acc=record.get("test_accuracy", "-"))
-        if final or (epoch + 1) % tcfg.checkpoint_every == 0:
+        stop = stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and not final
+        if final or stop or (epoch + 1) % tcfg.checkpoint_every == 0:
             ckpt.save(int(state.step), state)
             last_good = int(state.step)
-        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and not final:
-            ckpt.save(int(state.step), state)
+        if stop:
             info["interrupted"] = True
             break
     bar.close()
@@ -233,6 +233,4 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
         info["eval"].append({"epoch": task.epochs, **ev})
     ckpt.close()
     info["final"] = info["eval"][-1] if info["eval"] else None
-    info["eval_fn"] = lambda st, data=test: evaluate(eval_step, st, data, tcfg.eval_batch_size,
-                                                     eval_key)
     return state, info
