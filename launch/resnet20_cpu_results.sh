@@ -14,8 +14,14 @@ python -m launch.sweep --config=$cfg:q,cpu --root=$root/quant --reuse_fp=$root/f
 # Issue 4: crossbar-aligned pruning at 50% and 80%.
 python -m launch.sweep --config=$cfg:qp,cpu --root=$root/prune --reuse_fp=$root/fp \
   --grid="prune.target_sparsity=0.5,0.8" -- --config.evaluate.chips=0
+# The same pruning points with a 7-epoch CRIMP stage.
+python -m launch.sweep --config=$cfg:qp,cpu --root=$root/prune_long --reuse_fp=$root/fp \
+  --grid="prune.target_sparsity=0.5,0.8" -- --config.evaluate.chips=0 \
+  --config.crimp.alternating_epochs=5 --config.crimp.ramp_epochs=3 \
+  --config.crimp.finetune_epochs=1 --config.crimp.lr=0.005
 # Issue 5: the four robustness ablations (q: neither/compensation; qv: adaptation/both).
 python -m launch.sweep --config=$cfg:q,cpu --root=$root/robust --reuse_fp=$root/fp --grid=""
 python -m launch.sweep --config=$cfg:qv,cpu --root=$root/robust_qv --reuse_fp=$root/fp --grid=""
-python -m experiments.report $root/fp $root/quant/* $root/prune/* $root/robust/* \
-  $root/robust_qv/* --out $root/report
+dirs=$(find "$root" -name summary.json -not -path "*/report/*" -printf '%h\n' | sort)
+python -m experiments.results_table $dirs --out "$root/table.md"
+python -m experiments.report $dirs --out "$root/report"
