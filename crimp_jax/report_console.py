@@ -43,8 +43,11 @@ def summary_lines(summary: dict) -> list:
         pw, ar = cost["power_reduction"], cost["area_reduction"]
         lines.append(f"vs original        {pw['original']:.1f}x less power, "
                      f"{ar['original']:.1f}x less area (computing units)")
+    epoch_s = summary.get("epoch_s_median")  # None when the float stage was reused
+    stage = ("float stage reused" if epoch_s is None
+             else f"float stage {epoch_s:.2f} s/epoch")
     lines.append(f"time               {summary['wall_s']:.0f} s on {dev.get('kind')} "
-                 f"({dev.get('platform')}); float stage {summary['epoch_s_median']:.2f} s/epoch")
+                 f"({dev.get('platform')}); {stage}")
     return lines
 
 
