@@ -223,6 +223,7 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None) -> 
         writer.close()
         return {"interrupted": True, "stage": "fp"}
     fp_acc = fp_info["final"]["accuracy"]
+    fp_record = _stage_record(fp_info)
     summary = {
         "model": config.model.name,
         "num_params": int(sum(np.prod(x.shape) for x in jax.tree.leaves(state.params["params"]))),
@@ -231,10 +232,10 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None) -> 
         "train_images": len(train),
         "test_images": len(test),
         "accuracy": {"fp": fp_acc},
-        "stages": [_stage_record(fp_info)],
+        "stages": [fp_record],
         "quant": None, "prune": None, "montecarlo": None,
         "test_accuracy": fp_acc,
-        "epoch_s_median": _stage_record(fp_info)["epoch_s_median"],
+        "epoch_s_median": fp_record["epoch_s_median"],
     }
     deployed_acc = fp_acc
 
