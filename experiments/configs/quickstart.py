@@ -3,14 +3,14 @@
 Command:
   python -m experiments.run --config=experiments/configs/quickstart.py --workdir=runs/quickstart
 Chain: float training (8 epochs, BatchNorm) -> BN folding -> power-of-two W8A8 quantization-aware
-training with crossbar-aligned pruning (50%, zerorize-recover) and variation-aware training
-(sigma 0.3, self-compensation) -> integer-only engine -> Monte Carlo over 8 chips -> cost model.
+training (7 epochs) with crossbar-aligned pruning (50%, zerorize-recover) and variation-aware
+training (sigma 0.3, self-compensation) -> integer-only engine -> Monte Carlo over 8 chips -> cost model.
 Measured (2-core CPU shared with another job, 2026-11-26): 6 min 52 s; float 47.0% on the
 1,000-image test subset (2,000 training images), CRIMP 37.6% (integer engine identical on every
 image), 34.6% +/- 0.9 over 8 chips at sigma 0.3 with self-compensation (29.6% +/- 3.4 without),
 50% sparsity, 57 -> 30 crossbars, 6.1x less power and 18.2x less area than the original model.
-A demo of the chain, not of its accuracy: 12 epochs on 2,000 images leave a weak float model,
-and 8 CRIMP epochs do not recover 50% crossbar-aligned pruning (see results/ for longer runs).
+A demo of the chain, not of its accuracy: 8 float epochs on 2,000 images leave a weak float
+model, and 7 CRIMP epochs do not recover 50% crossbar-aligned pruning (results/: longer runs).
 `:tiny` (a 3-layer CNN, 200 training images, 2 epochs in all) is a seconds-long smoke test.
 """
 
