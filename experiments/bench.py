@@ -102,6 +102,7 @@ def _random_folded(config, model_name: str, n: int):
 def bench_crimp(config, model_name: str, batch: int, steps: int) -> dict:
     """CRIMP train step (quant + zerorize-recover + fresh variation + compensation) over the
     plain float train step: same model, same batch, same device, same run."""
+    from crimp_jax.models.fold import stem_name
     from crimp_jax.train.crimp import crimp_task, init_crimp_state
     from crimp_jax.train.loop import make_train_step
 
@@ -113,10 +114,7 @@ def bench_crimp(config, model_name: str, batch: int, steps: int) -> dict:
         if not cfg.variation.sigma > 0:
             cfg.variation.sigma = 0.3
         cfg.crimp.dense_epochs, cfg.crimp.alternating_epochs, cfg.crimp.ramp_epochs = 0, 1, 0
-        if model_name == "resnet20" or model_name.startswith("resnet"):
-            cfg.prune.exclude = ("stem/", "fc/")
-        else:
-            cfg.prune.exclude = ("conv0/", "fc/")
+        cfg.prune.exclude = (f"{stem_name(model_name)}/", "fc/")
     model_f, folded, qstate, data = _random_folded(cfg, model_name, batch * 4)
     task = crimp_task(cfg, model_f, 4)
     state = init_crimp_state(cfg, model_f, folded, data.images[:256], task.tx)

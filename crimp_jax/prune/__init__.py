@@ -7,6 +7,7 @@ from crimp_jax.prune.masks import (
     crimp_masks,
     crimp_prune,
     masks_sparsity,
+    normalize_scores,
     select_prunable,
 )
 from crimp_jax.prune.optimizer import ZerorizeRecoverState, apply_masks, zerorize_recover
@@ -16,7 +17,8 @@ from crimp_jax.prune.schedule import ZerorizeSchedule, is_zerorized, phase, targ
 
 __all__ = [
     "filter_masks", "magnitude_masks", "PruneConfig", "default_prune_config", "prune_config",
-    "PruneResult", "crimp_masks", "crimp_prune", "masks_sparsity", "select_prunable",
+    "PruneResult", "crimp_masks", "crimp_prune", "masks_sparsity", "normalize_scores",
+    "select_prunable",
     "ZerorizeRecoverState", "apply_masks", "zerorize_recover", "layer_hardware",
     "compare_schemes", "layer_table", "markdown_table", "plot_occupancy", "totals",
     "ZerorizeSchedule", "is_zerorized", "phase", "target_sparsity",

@@ -67,6 +67,14 @@ def select_prunable(params: Mapping, cfg) -> list:
     return paths
 
 
+def normalize_scores(kernels: Mapping, cfg) -> dict:
+    """Kernels as the importance scores see them: with `score_norm='layer_rms'` each kernel is
+    divided by its RMS, so one global threshold compares weights relative to their layer."""
+    if prune_config(cfg).score_norm != "layer_rms":
+        return dict(kernels)
+    return {p: k / (jnp.sqrt(jnp.mean(jnp.square(k))) + 1e-12) for p, k in kernels.items()}
+
+
 def real_weights(kernel_shape) -> int:
     """Real weights of a kernel (product of its shape)."""
     return int(np.prod(kernel_shape))
@@ -152,8 +160,7 @@ def crimp_prune(kernels: Mapping, spec: XbarSpec | dict, cfg: PruneConfig | dict
 def _crimp_prune(kernels, spec: XbarSpec, cfg: PruneConfig, target) -> PruneResult:
     n_total = sum(real_weights(k.shape) for k in kernels.values())
     budget = jnp.round(target * n_total).astype(jnp.int32)
-    if cfg.score_norm == "layer_rms":  # scores relative to each layer's weight scale
-        kernels = {p: k / (jnp.sqrt(jnp.mean(jnp.square(k))) + 1e-12) for p, k in kernels.items()}
+    kernels = normalize_scores(kernels, cfg)
 
     # Crossbar pass.
     t_scores, t_sizes, t_prunable, t_shapes = [], [], [], []

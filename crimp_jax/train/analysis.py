@@ -117,9 +117,8 @@ def prune_report(config, masks_flat: dict, dense_kernels: dict, workdir: Path, m
     """Per-layer CRIMP table, baselines at equal sparsity, and the occupancy figure."""
     spec = xbar_spec(config.xbar)
     masks_np = {p: np.asarray(m) for p, m in masks_flat.items()}
-    if config.prune.score_norm == "layer_rms":  # baselines rank weights the way CRIMP does
-        dense_kernels = {p: k / (np.sqrt(np.mean(np.square(k))) + 1e-12)
-                         for p, k in dense_kernels.items()}
+    # Baselines rank weights the way CRIMP does (same layer normalisation).
+    dense_kernels = prune_lib.normalize_scores(dense_kernels, config.prune)
     tables = prune_lib.compare_schemes(dense_kernels, masks_np, spec,
                                        min_keep=config.prune.min_keep)
     png = Path(workdir) / "crossbar_occupancy.png"
