@@ -61,6 +61,20 @@ def test_sigma_zero_sweep_equals_plain_inference():
     json.dumps(out)
 
 
+def test_ideal_at_zero_evaluates_one_chip_and_matches_the_full_sweep(monkeypatch):
+    from crimp_jax.evaluate import summary
+    full = sweep_sigmas(apply_fn, chip_params, images, labels, [0.0, 0.5], chip_args=args,  # noqa
+                        n_chips=5, method="loop", seed=3)
+    calls = []
+    real = summary.evaluate_chips
+    monkeypatch.setattr(summary, "evaluate_chips",
+                        lambda *a, **kw: calls.append(kw["n_chips"]) or real(*a, **kw))
+    fast = sweep_sigmas(apply_fn, chip_params, images, labels, [0.0, 0.5], chip_args=args,  # noqa
+                        n_chips=5, method="loop", seed=3, ideal_at_zero=True)
+    assert calls == [1, 5]  # sigma 0: one chip; sigma 0.5: all five
+    assert fast == full and fast["0"]["n_chips"] == 5
+
+
 def test_summary_golden_values():
     s = accuracy_summary([0.5, 0.7, 0.9, 0.8])
     assert s["mean"] == pytest.approx(0.725) and s["min"] == 0.5 and s["max"] == 0.9

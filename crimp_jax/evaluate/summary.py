@@ -31,18 +31,28 @@ def sigma_key(sigma: float) -> str:
 
 
 def sweep_sigmas(apply_fn, chip_params, images, labels, sigmas, *, chip_args: tuple = (),
-                 **kwargs) -> dict:
+                 ideal_at_zero: bool = False, **kwargs) -> dict:
     """{sigma_key: accuracy_summary} for each sigma; chip_params(key, *chip_args, sigma).
 
     sigma is passed as a traced float32 scalar, so the whole sweep compiles once. Keyword
     arguments go to `evaluate_chips` (seed, n_chips, chip_chunk, batch_size, method, ...); the
     same seed gives the same chips (same write draws z) at every sigma.
+
+    ideal_at_zero: the caller states that at sigma 0 every chip is the intended model (no
+    faults, read noise or finite on/off ratio): sigma 0 then evaluates chip 0 only and reports
+    its accuracy for all n_chips chips (they are identical), instead of n_chips equal runs.
     """
     out = {}
     for sigma in sigmas:
         if not float(sigma) >= 0:
             raise ValueError(f"sigma={sigma!r}: expected >= 0")
-        acc = evaluate_chips(apply_fn, chip_params, images, labels,
-                             chip_args=tuple(chip_args) + (jnp.float32(sigma),), **kwargs)
+        args = tuple(chip_args) + (jnp.float32(sigma),)
+        if ideal_at_zero and float(sigma) == 0:
+            n_chips = kwargs.get("n_chips", 100)
+            one = evaluate_chips(apply_fn, chip_params, images, labels, chip_args=args,
+                                 **(kwargs | {"n_chips": 1}))
+            acc = np.full((n_chips,), one[0])
+        else:
+            acc = evaluate_chips(apply_fn, chip_params, images, labels, chip_args=args, **kwargs)
         out[sigma_key(sigma)] = accuracy_summary(acc)
     return out

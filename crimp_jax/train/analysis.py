@@ -98,7 +98,8 @@ def monte_carlo(config, folded_model, params, qstate, masks_flat, test, variatio
                                     chip_args=(params, qstate, qe, masks_flat),
                                     seed=ecfg.seed, n_chips=ecfg.chips, chip_chunk=ecfg.chip_chunk,
                                     batch_size=min(ecfg.batch_size, len(split.labels)),
-                                    method=ecfg.method)
+                                    method=ecfg.method,
+                                    ideal_at_zero=variation_spec(vcfg | {"sigma": 0.0}).is_ideal)
     for c in curves.values():
         for s in c.values():
             s.pop("per_chip", None)

@@ -10,13 +10,15 @@ from crimp_jax.config import METHODS
 SCHEDULES = ("paper", "gpu", "tiny")
 
 
-def parse_arg(arg: str, name: str):
+def parse_arg(arg: str, name: str, extra_schedules: tuple = ()):
+    """'METHOD[,SCHEDULE]' -> (method, schedule); `extra_schedules` are a config's own."""
     parts = [p for p in (arg or "crimp").split(",") if p]
+    schedules = SCHEDULES + tuple(extra_schedules)
     method = parts[0]
     schedule = parts[1] if len(parts) > 1 else "paper"
-    if method not in METHODS or schedule not in SCHEDULES or len(parts) > 2:
+    if method not in METHODS or schedule not in schedules or len(parts) > 2:
         raise ValueError(f"{name} config argument {arg!r}: expected 'METHOD[,SCHEDULE]' with "
-                         f"METHOD in {METHODS} and SCHEDULE in {SCHEDULES}")
+                         f"METHOD in {METHODS} and SCHEDULE in {schedules}")
     return method, schedule
 
 

@@ -12,19 +12,15 @@ schedule behind results/resnet20_cpu: 5,000 class-balanced training images, 15 f
 from crimp_jax.config import lock
 from experiments.configs import crimp_common, resnet20_cifar10
 
-SCHEDULES = crimp_common.SCHEDULES + ("cpu",)
-
 
 def get_config(arg: str = ""):
-    parts = (arg or "crimp").split(",")
-    cpu = len(parts) > 1 and parts[1] == "cpu"
-    method, schedule = crimp_common.parse_arg(parts[0] if cpu else arg, "resnet20_cifar10_crimp")
+    method, schedule = crimp_common.parse_arg(arg, "resnet20_cifar10_crimp", ("cpu",))
     c = resnet20_cifar10.get_config("")
     c.unlock()
     crimp_common.set_method(c, method, "stem", sparsity=0.5)
     c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 5, 21, 4
     c.crimp.ramp_epochs = 15
-    if cpu:
+    if schedule == "cpu":
         c.data.train_per_class = 500
         c.train.epochs = 15
         c.train.batch_size = 100

@@ -7,7 +7,10 @@ self-compensation, 128x128 crossbars of 2-bit cells. Schedules: 'paper' (182 flo
 epochs; not yet run here), 'gpu' (30 float + 10 CRIMP epochs, 100 Monte Carlo chips; on an
 H200 the training and engine took 158 s, the Monte Carlo sweep did not fit its time box; with
 20 + 8 epochs and no Monte Carlo: 87.15% float -> 80.79% CRIMP in 170 s; results/README.md),
-'tiny' (CPU smoke test, about 7 minutes).
+'tiny' (CPU smoke test, about 7 minutes), and 'cpu' (METHOD,cpu): the 2-core CPU schedule behind
+results/resnet56_cpu (5,000 class-balanced training images, 10 float epochs, 4 quantized
+epochs, Monte Carlo with 100 chips on a 500-image test subset, compensation off and on):
+  bash launch/resnet56_cpu_results.sh
 """
 
 from crimp_jax.config import lock
@@ -15,12 +18,27 @@ from experiments.configs import crimp_common, resnet56_cifar10
 
 
 def get_config(arg: str = ""):
-    method, schedule = crimp_common.parse_arg(arg, "resnet56_cifar10_crimp")
+    method, schedule = crimp_common.parse_arg(arg, "resnet56_cifar10_crimp", ("cpu",))
     c = resnet56_cifar10.get_config("")
     c.unlock()
     crimp_common.set_method(c, method, "stem", sparsity=0.5)
     c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 10, 41, 9
-    if schedule == "gpu":
+    if schedule == "cpu":
+        c.data.train_per_class = 500
+        c.data.test_per_class = 100
+        c.train.epochs = 10
+        c.train.batch_size = 100
+        c.train.eval_every = 5
+        c.train.quiet = True
+        c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 1, 3, 0
+        c.crimp.ramp_epochs = 2
+        c.crimp.lr = 0.003
+        c.evaluate.chips = 100
+        c.evaluate.sigmas = (0.0, 0.1, 0.3, 0.5)
+        c.evaluate.compensation = ("off", "on")
+        c.evaluate.test_per_class = 50
+        c.evaluate.batch_size = 500
+    elif schedule == "gpu":
         crimp_common.gpu_schedule(c, fp_epochs=30, crimp_epochs=(1, 7, 2), fp_lr=0.4)
         c.train.schedule = "cosine"
     elif schedule == "tiny":
