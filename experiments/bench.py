@@ -28,6 +28,10 @@ flags.DEFINE_integer("steps", 10, "Timed steps per measurement (after one warm-u
 flags.DEFINE_string("out", "", "Also append the JSON lines to this file.")
 flags.DEFINE_list("what", ["plain"], "Measurements: plain, crimp, mc, engine.")
 flags.DEFINE_integer("chips", 8, "Chips for the Monte Carlo benchmark.")
+flags.DEFINE_integer("mc_images", 2000, "Test images each Monte Carlo chip evaluates (a real "
+                     "sweep runs the whole test set, 10,000; programming a chip is paid once "
+                     "per chip, so few images understate the throughput).")
+flags.DEFINE_list("mc_methods", ["vmap", "loop"], "Monte Carlo implementations to time.")
 
 
 def _date() -> str:
@@ -129,25 +133,27 @@ def bench_crimp(config, model_name: str, batch: int, steps: int) -> dict:
     crimp_s = timeit(once, steps)
     plain_s = batch / plain["train_images_per_s"]
     return {"bench": "crimp_step", "model": model_name, "batch": batch,
+            "variation_draws": cfg.crimp.variation_draws,
             "plain_step_s": plain_s, "crimp_step_s": crimp_s, "crimp_over_plain": crimp_s / plain_s}
 
 
-def bench_mc(config, model_name: str, batch: int, chips: int) -> dict:
-    """Monte Carlo images x chips/s ('vmap' and 'loop') against plain inference of the same
-    (fake-quantized) network."""
+def bench_mc(config, model_name: str, batch: int, chips: int, n_images: int = 2000,
+             methods=("vmap", "loop")) -> dict:
+    """Monte Carlo images x chips/s (`methods`) against plain inference of the same
+    (fake-quantized) network, `n_images` per chip, batches of `batch`."""
     from crimp_jax.evaluate import benchmark_methods
     from crimp_jax.quant import quantize_weights_int
     from crimp_jax.train.analysis import chip_and_apply
     from crimp_jax.xbar import xbar_spec
 
-    model_f, folded, qstate, data = _random_folded(config, model_name, batch * 2)
+    model_f, folded, qstate, data = _random_folded(config, model_name, n_images)
     vcfg = config.variation.to_dict() | {"sigma": 0.3}
     chip, apply = chip_and_apply(model_f, config.quant, vcfg, xbar_spec(config.xbar))
     qe = quantize_weights_int(model_f, folded, qstate, config.quant)
     row = benchmark_methods(lambda c, x: apply(c, x), {"p": folded, "qs": qstate, "k": {
         p: q * 2.0 ** e for p, (q, e) in qe.items()}}, chip, data.images, data.labels,
         chip_args=(folded, qstate, qe, None, jnp.float32(0.3)), n_chips=chips,
-        chip_chunk=min(4, chips), batch_size=batch)
+        chip_chunk=min(4, chips), batch_size=batch, methods=tuple(methods))
     row.update(bench="montecarlo", model=model_name)
     return row
 
@@ -174,9 +180,16 @@ def main(argv):
     known = {"plain", "crimp", "mc", "engine"}
     if not FLAGS.what or set(FLAGS.what) - known:
         raise app.UsageError(f"--what={FLAGS.what}: expected a subset of {sorted(known)}")
+    if not FLAGS.mc_methods or set(FLAGS.mc_methods) - {"vmap", "loop"}:
+        raise app.UsageError(f"--mc_methods={FLAGS.mc_methods}: expected a subset of "
+                             "['loop', 'vmap']")
+    if FLAGS.mc_images < 1 or FLAGS.chips < 1:
+        raise app.UsageError(f"--mc_images={FLAGS.mc_images}, --chips={FLAGS.chips}: expected "
+                             "positive ints")
     benches = {"plain": lambda m, b: bench_plain(config, m, b, FLAGS.steps),
                "crimp": lambda m, b: bench_crimp(config, m, b, FLAGS.steps),
-               "mc": lambda m, b: bench_mc(config, m, b, FLAGS.chips),
+               "mc": lambda m, b: bench_mc(config, m, b, FLAGS.chips, FLAGS.mc_images,
+                                           FLAGS.mc_methods),
                "engine": lambda m, b: bench_engine(config, m, b)}
     for model_name in models:
         for batch in batches:

@@ -112,6 +112,12 @@ def test_bad_method_and_sigma_rejected_before_compile(tmp_path):
         pipeline.validate_blocks(_with(**{"crimp.ramp_epochs": 3}))
     with pytest.raises(ValueError, match="evaluate.compensation"):
         pipeline.validate_blocks(_with(**{"evaluate.compensation": ("maybe",)}))
+    for bad in (0, -2):  # (a float or bool is refused by the typed ConfigDict field itself)
+        with pytest.raises(ValueError, match=rf"crimp.variation_draws={bad!r}: expected an int"):
+            pipeline.validate_blocks(_with(**{"crimp.variation_draws": bad}))
+    with pytest.raises(ValueError, match="variation_draws=2: only methods that train"):
+        pipeline.validate_blocks(_with(method="qp", **{"crimp.variation_draws": 2,
+                                                       "variation.sigma": 0.0}))
 
 
 def _with(**over):
@@ -124,3 +130,60 @@ def _with(**over):
                 node = getattr(node, p)
             setattr(node, key, v)
     return c
+
+
+def _tiny_folded():
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.integers(0, 256, (16, 32, 32, 3)), jnp.uint8)
+    labels = jnp.asarray(rng.integers(0, 10, (16,)), jnp.int32)
+    v = build_model("tiny_cnn").init(jax.random.key(0), images[:1])
+    from crimp_jax.models.fold import fold_batchnorm
+    folded = fold_batchnorm(v["params"], v["batch_stats"], "tiny_cnn")
+    return build_model("tiny_cnn", folded=True), folded, images, labels
+
+
+def test_variation_draws_average_loss_and_gradient_over_k_chips():
+    """K = 2 draws: logits are the two single-draw forwards (keys fold_in(key, d)) stacked, the
+    loss is their mean loss and the gradient their mean gradient."""
+    from crimp_jax.train.loop import cross_entropy
+    model_f, folded, images, labels = _tiny_folded()
+    c1, c2 = _with(), _with(**{"crimp.variation_draws": 2})
+    t1, t2 = crimp_task(c1, model_f, 4), crimp_task(c2, model_f, 4)
+    state = init_crimp_state(c1, model_f, folded, images, t1.tx)
+    key = jax.random.key(7)
+
+    def loss(task, params, k):
+        logits, _ = task.forward(params, {}, state.opt_state, images, True, k)
+        return cross_entropy(logits, labels)
+
+    logits2, _ = t2.forward(state.params, {}, state.opt_state, images, True, key)
+    singles = [t1.forward(state.params, {}, state.opt_state, images, True,
+                          jax.random.fold_in(key, d))[0] for d in (0, 1)]
+    assert logits2.shape == (2, 16, 10)
+    np.testing.assert_allclose(logits2, jnp.stack(singles), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(singles[0], singles[1])  # two different chips
+    l2, g2 = jax.value_and_grad(lambda p: loss(t2, p, key))(state.params)
+    parts = [jax.value_and_grad(lambda p, d=d: loss(t1, p, jax.random.fold_in(key, d)))(
+        state.params) for d in (0, 1)]
+    np.testing.assert_allclose(l2, (parts[0][0] + parts[1][0]) / 2, rtol=1e-5)
+    jax.tree.map(lambda a, b, c: np.testing.assert_allclose(a, (b + c) / 2, rtol=1e-3,
+                                                            atol=1e-5),
+                 g2, parts[0][1], parts[1][1])
+    # K = 1 keeps the single-draw path: the key itself, not fold_in(key, 0).
+    one, _ = t1.forward(state.params, {}, state.opt_state, images, True, key)
+    assert one.shape == (16, 10)
+    # Evaluation ignores K: the deployed model on ideal devices.
+    ev2, _ = t2.forward(state.params, {}, state.opt_state, images, False, key)
+    ev1, _ = t1.forward(state.params, {}, state.opt_state, images, False, key)
+    np.testing.assert_array_equal(ev2, ev1)
+
+
+def test_train_step_with_variation_draws_counts_accuracy_per_image():
+    model_f, folded, images, labels = _tiny_folded()
+    c = _with(**{"crimp.variation_draws": 3})
+    task = crimp_task(c, model_f, 4)
+    state = init_crimp_state(c, model_f, folded, images, task.tx)
+    step = make_train_step(task, 8, 0.0, False, 1)
+    state, m = step(state, images, labels, jnp.arange(16), jnp.int32(0), jax.random.key(0))
+    state, m = step(state, images, labels, jnp.arange(16), jnp.int32(1), jax.random.key(0))
+    assert np.isfinite(float(m[0])) and 0 <= float(m[1]) <= 8  # correct of 8 images, not 24

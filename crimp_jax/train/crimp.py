@@ -24,7 +24,7 @@ from crimp_jax.quant import fake_quant_apply, init_quant_state
 from crimp_jax.train.loop import Task
 from crimp_jax.train.optim import decay_mask, make_optimizer, make_schedule
 from crimp_jax.train.state import TrainState
-from crimp_jax.variation import perturb, variation_spec
+from crimp_jax.variation import draw_keys, perturb, variation_spec
 from crimp_jax.xbar import xbar_spec
 
 METHODS = ("fp", "q", "qp", "qv", "crimp")
@@ -56,6 +56,7 @@ def default_crimp_config() -> ml_collections.ConfigDict:
         nesterov=True,
         weight_decay=5e-4,
         calib_images=500,       # training images used to initialise the quantization thresholds
+        variation_draws=1,      # K chips drawn per step (vmap), loss averaged over them
     ))
 
 
@@ -114,10 +115,27 @@ def deployed_params(params, opt_state):
     return params if masks is None else apply_masks(params, masks)
 
 
+def validate_draws(ccfg, use: dict) -> int:
+    """`crimp.variation_draws` as an int >= 1; > 1 only where the method trains with variation."""
+    k = ccfg.variation_draws
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"crimp.variation_draws={k!r}: expected an int >= 1")
+    if k > 1 and not use["variation"]:
+        raise ValueError(f"crimp.variation_draws={k}: only methods that train with variation "
+                         "('qv', 'crimp') draw chips; use 1")
+    return k
+
+
 def crimp_task(config, folded_model, steps_per_epoch: int) -> Task:
-    """The quantized stage of `config.method` as a `Task` for `train.loop.fit`."""
+    """The quantized stage of `config.method` as a `Task` for `train.loop.fit`.
+
+    With `crimp.variation_draws` K > 1 a training forward draws K chips (keys fold_in(key, d),
+    d < K), runs them batched with `vmap` and returns logits (K, batch, classes): the loop's
+    loss is then the mean over draws of each draw's loss. K = 1 uses `key` itself.
+    """
     use = uses(config.method)
     ccfg = config.crimp
+    draws = validate_draws(ccfg, use)
     qcfg = config.quant
     spec = xbar_spec(config.xbar)
     vspec = variation_spec(config.variation)
@@ -129,12 +147,16 @@ def crimp_task(config, folded_model, steps_per_epoch: int) -> Task:
     def forward(params, model_state, opt_state, images, train, key):
         if not train:  # evaluation: the zerorized (masked) model, ideal devices
             params = deployed_params(params, opt_state)
-        transform = None
-        if train and use["variation"]:
-            def transform(wq):
-                return perturb(wq, key, vspec, spec)
-        logits = fake_quant_apply(folded_model, params["params"], params["quant"], images, qcfg,
-                                  weight_transform=transform)
+        def run(transform):
+            return fake_quant_apply(folded_model, params["params"], params["quant"], images,
+                                    qcfg, weight_transform=transform)
+
+        if not (train and use["variation"]):
+            return run(None), model_state
+        if draws == 1:
+            return run(lambda wq: perturb(wq, key, vspec, spec)), model_state
+        logits = jax.vmap(lambda k: run(lambda wq: perturb(wq, k, vspec, spec)))(
+            draw_keys(key, draws))
         return logits, model_state
 
     return Task("crimp", forward, tx, crimp_epochs(ccfg), schedule)

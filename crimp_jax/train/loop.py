@@ -44,7 +44,9 @@ class Task:
     """One training stage.
 
     forward(params, model_state, opt_state, images, train, key) -> (logits, new_model_state):
-      pure and jittable; `images` are uint8; `train` is a Python bool.
+      pure and jittable; `images` are uint8; `train` is a Python bool. In training the logits
+      may carry leading axes (K variation draws: (K, batch, classes)); loss and accuracy
+      average over them.
     """
 
     name: str
@@ -70,7 +72,11 @@ class DeviceData:
 
 
 def cross_entropy(logits, labels, label_smoothing: float = 0.0):
-    """Mean softmax cross-entropy with optional label smoothing."""
+    """Mean softmax cross-entropy with optional label smoothing.
+
+    logits (..., batch, classes) against labels (batch,): leading axes (e.g. K variation
+    draws) are averaged over too, so the result is the mean of the per-draw losses.
+    """
     targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
     return optax.softmax_cross_entropy(logits, targets).mean()
 
@@ -115,7 +121,8 @@ def make_train_step(task: Task, batch_size: int, label_smoothing: float, augment
         (loss, (logits, new_ms)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = task.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        correct = jnp.sum(jnp.argmax(logits, -1) == y)
+        hit = jnp.argmax(logits, -1) == y  # (batch,) or (draws, batch): average over draws
+        correct = jnp.sum(hit) / (hit.size // y.size)
         new = TrainState(state.step + 1, params, new_ms, opt_state)
         return new, jnp.stack([loss, correct.astype(jnp.float32)])
 

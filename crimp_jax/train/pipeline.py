@@ -98,7 +98,7 @@ def validate_blocks(config) -> dict:
     from crimp_jax.evaluate.montecarlo import resolve_method
     from crimp_jax.prune import prune_config
     from crimp_jax.quant import quant_spec
-    from crimp_jax.train.crimp import crimp_epochs, uses
+    from crimp_jax.train.crimp import crimp_epochs, uses, validate_draws
     from crimp_jax.variation import variation_spec
     from crimp_jax.xbar import xbar_spec
 
@@ -114,6 +114,7 @@ def validate_blocks(config) -> dict:
                          "(crimp.dense_epochs + alternating_epochs + finetune_epochs)")
     if use["prune"] and config.crimp.alternating_epochs < 1:
         raise ValueError("pruning needs crimp.alternating_epochs >= 1 (the last one zerorizes)")
+    validate_draws(config.crimp, use)
     if use["variation"] and not config.variation.sigma > 0:
         raise ValueError(f"method={config.method!r} trains with variation: set "
                          f"variation.sigma > 0 (got {config.variation.sigma!r})")
