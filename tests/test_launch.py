@@ -6,6 +6,7 @@ import pytest
 
 from crimp_jax.report_console import summary_lines
 from launch import sweep
+from tests.conftest import needs_data
 
 
 def test_parse_grid_is_the_cartesian_product():
@@ -52,3 +53,36 @@ def test_console_summary_when_the_float_stage_was_reused():
     assert "float stage reused" in summary_lines(s)[-1]
     s["epoch_s_median"] = 1.234
     assert "1.23 s/epoch" in summary_lines(s)[-1]
+
+
+@needs_data
+def test_gpu_montecarlo_script_runs_end_to_end_at_tiny_size(tmp_path):
+    """launch/gpu_montecarlo.sh (prepared for a lent GPU) with the tiny configs on CPU: the run
+    reports both compensation curves, the bench line its ratio, and the archive holds both."""
+    import os
+    import subprocess
+    import sys
+    import tarfile
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    env = os.environ | {
+        "RUNS_DIR": str(tmp_path / "runs"), "PYTHON": sys.executable,
+        "RUN_CONFIG": "experiments/configs/quickstart.py:tiny",
+        "RUN_OVERRIDES": "--config.evaluate.compensation=('off','on') --config.train.quiet=True",
+        "BENCH_CONFIG": "experiments/configs/quickstart.py:tiny", "BENCH_MODELS": "tiny_cnn",
+        "BENCH_FLAGS": "--batches=20 --chips=2 --mc_images=40 --mc_methods=loop"}
+    out = tmp_path / "out"
+    proc = subprocess.run(["bash", "launch/gpu_montecarlo.sh", str(out)], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    status = (tmp_path / "runs" / "status.txt").read_text()
+    assert "run rc=0" in status and "bench rc=0" in status, status
+    summary = json.loads((tmp_path / "runs" / "run" / "summary.json").read_text())
+    assert set(summary["montecarlo"]["curves"]) == {"adaptation", "both"}
+    (row,) = [json.loads(line) for line in (out / "bench.jsonl").read_text().splitlines()]
+    assert row["bench"] == "montecarlo" and row["loop_ratio_to_plain"] > 0
+    assert "vmap_s" not in row
+    with tarfile.open(out / "gpu_montecarlo.tgz") as tar:
+        names = tar.getnames()
+    assert "./run/summary.json" in names and "./bench.log" in names
+    assert not any("checkpoints" in n for n in names)
