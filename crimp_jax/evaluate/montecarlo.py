@@ -3,6 +3,8 @@
 Contract:
   chip_params(key, *chip_args) -> params       one programmed chip (e.g. `perturb` + kernels)
   apply_fn(params, images) -> logits            plain inference
+  apply_fn(params, images, b) -> logits         with per_batch=True: b is the index of the
+                                                batch, for draws made per read (read noise)
   chip i uses key fold_in(seed_key, i): its accuracy depends on (seed, i) only, not on the
   number of chips, the chunking, the method or the device count.
 
@@ -74,33 +76,42 @@ def batch_dataset(images, labels, batch_size: int):
             valid.reshape(shape))
 
 
-def count_correct(apply_fn, params, xb, yb, vb):
+def _batches(xb, yb, vb):
+    """Scan inputs: the batches with their index b (for per-read draws)."""
+    return (xb, yb, vb, jnp.arange(xb.shape[0], dtype=jnp.int32))
+
+
+def count_correct(apply_fn, params, xb, yb, vb, per_batch: bool = False):
     """Correct predictions of one model over batched data (scan over batches)."""
     def body(total, batch):
-        x, y, v = batch
-        pred = jnp.argmax(apply_fn(params, x), axis=-1)
+        x, y, v, b = batch
+        logits = apply_fn(params, x, b) if per_batch else apply_fn(params, x)
+        pred = jnp.argmax(logits, axis=-1)
         return total + jnp.sum((pred == y) & v, dtype=jnp.int32), None
-    return jax.lax.scan(body, jnp.zeros((), jnp.int32), (xb, yb, vb))[0]
+    return jax.lax.scan(body, jnp.zeros((), jnp.int32), _batches(xb, yb, vb))[0]
 
 
-def _count_correct_chunk(apply_fn, params, xb, yb, vb):
+def _count_correct_chunk(apply_fn, params, xb, yb, vb, per_batch: bool = False):
     """Like `count_correct` for params with a leading chip axis: vmap inside every batch."""
     def body(total, batch):
-        x, y, v = batch
-        logits = jax.vmap(apply_fn, in_axes=(0, None))(params, x)  # (chip, batch, class)
+        x, y, v, b = batch
+        if per_batch:
+            logits = jax.vmap(apply_fn, in_axes=(0, None, None))(params, x, b)
+        else:
+            logits = jax.vmap(apply_fn, in_axes=(0, None))(params, x)  # (chip, batch, class)
         hit = (jnp.argmax(logits, axis=-1) == y[None]) & v[None]
         return total + jnp.sum(hit, axis=-1, dtype=jnp.int32), None
     chips = jax.tree_util.tree_leaves(params)[0].shape[0]
-    return jax.lax.scan(body, jnp.zeros((chips,), jnp.int32), (xb, yb, vb))[0]
+    return jax.lax.scan(body, jnp.zeros((chips,), jnp.int32), _batches(xb, yb, vb))[0]
 
 
 @functools.lru_cache(maxsize=32)
-def _vmap_program(apply_fn, chip_params, chip_chunk: int, mesh):
+def _vmap_program(apply_fn, chip_params, chip_chunk: int, mesh, per_batch: bool = False):
     def per_device(indices, seed_key, xb, yb, vb, chip_args):
         def chunk(idx):
             keys = jax.vmap(lambda i: jax.random.fold_in(seed_key, i))(idx)
             params = jax.vmap(lambda k: chip_params(k, *chip_args))(keys)
-            return _count_correct_chunk(apply_fn, params, xb, yb, vb)
+            return _count_correct_chunk(apply_fn, params, xb, yb, vb, per_batch)
         return jax.lax.map(chunk, indices.reshape(-1, chip_chunk)).reshape(-1)
 
     sharded = jax.shard_map(per_device, mesh=mesh, in_specs=(P(AXIS), P(), P(), P(), P(), P()),
@@ -109,10 +120,10 @@ def _vmap_program(apply_fn, chip_params, chip_chunk: int, mesh):
 
 
 @functools.lru_cache(maxsize=32)
-def _loop_program(apply_fn, chip_params):
+def _loop_program(apply_fn, chip_params, per_batch: bool = False):
     def one_chip(index, seed_key, xb, yb, vb, chip_args):
         params = chip_params(jax.random.fold_in(seed_key, index), *chip_args)
-        return count_correct(apply_fn, params, xb, yb, vb)
+        return count_correct(apply_fn, params, xb, yb, vb, per_batch)
     return jax.jit(one_chip)
 
 
@@ -124,7 +135,8 @@ def _seed_key(seed):
 
 def evaluate_chips(apply_fn, chip_params, images, labels, *, seed=0, n_chips: int = 100,
                    chip_args: tuple = (), chip_chunk: int = 4, batch_size: int = 1000,
-                   method: str = "auto", num_devices: int | None = None) -> np.ndarray:
+                   method: str = "auto", num_devices: int | None = None,
+                   per_batch: bool = False) -> np.ndarray:
     """Accuracy (float64 numpy, (n_chips,)) of chips 0..n_chips-1 on the whole test set.
 
     Args:
@@ -139,6 +151,9 @@ def evaluate_chips(apply_fn, chip_params, images, labels, *, seed=0, n_chips: in
       batch_size: images per batch (the last batch is zero-padded and masked).
       method: 'auto' | 'vmap' | 'loop' (see module docstring).
       num_devices: devices of the 'chips' mesh ('vmap'; default all). 'loop' uses one device.
+      per_batch: call apply_fn(params, images, b) with the batch index b, so draws made per
+        read (read noise) differ between batches; they then depend on batch_size, the chips'
+        write draws do not.
     """
     if not isinstance(n_chips, int) or n_chips < 1:
         raise ValueError(f"n_chips={n_chips!r}: expected a positive int")
@@ -150,7 +165,7 @@ def evaluate_chips(apply_fn, chip_params, images, labels, *, seed=0, n_chips: in
     n_images = int(images.shape[0])
     chip_args = tuple(chip_args)
     if method == "loop":
-        program = _loop_program(apply_fn, chip_params)
+        program = _loop_program(apply_fn, chip_params, bool(per_batch))
         counts = [program(jnp.int32(i), seed_key, xb, yb, vb, chip_args) for i in range(n_chips)]
         counts = np.asarray(jax.device_get(jnp.stack(counts)))
     else:
@@ -159,7 +174,7 @@ def evaluate_chips(apply_fn, chip_params, images, labels, *, seed=0, n_chips: in
         total = math.ceil(n_chips / per_round) * per_round
         indices = jax.device_put(jnp.arange(total, dtype=jnp.int32),
                                  NamedSharding(mesh, P(AXIS)))
-        program = _vmap_program(apply_fn, chip_params, chip_chunk, mesh)
+        program = _vmap_program(apply_fn, chip_params, chip_chunk, mesh, bool(per_batch))
         counts = np.asarray(jax.device_get(program(indices, seed_key, xb, yb, vb, chip_args)))
         counts = counts[:n_chips]
     return counts.astype(np.float64) / n_images

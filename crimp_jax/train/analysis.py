@@ -24,6 +24,7 @@ from crimp_jax.variation import perturb, variation_spec
 from crimp_jax.xbar import xbar_spec
 
 log = logging.getLogger(__name__)
+_READ_STREAM = 0x7FFFFFFF  # fold_in tag of a chip's per-read (read noise) keys
 
 
 def default_evaluate_config() -> ml_collections.ConfigDict:
@@ -58,18 +59,38 @@ def chip_and_apply(folded_model, qcfg, vcfg, spec):
 
     chip_params(key, params, qstate, qe, masks, sigma) programs one chip: its effective kernels
     from the quantized weights `qe` ({path: (q, e)}); apply_fn runs the fake-quantized model
-    (quantized biases and activations) with those kernels.
+    (quantized biases and activations) with those kernels. With read noise
+    (`reads_per_batch`), apply_fn(chip, images, b) reads the arrays again for batch b: the same
+    write draws (from the chip key), fresh read noise from fold_in(fold_in(key, READ), b).
     """
     vspec = variation_spec(vcfg)
+    per_read = reads_per_batch(vspec)
 
     def chip(key, p, qs, qe, masks, sigma):
+        if per_read:  # the arrays are read again for every batch: keep what a read needs
+            return {"p": p, "qs": qs, "qe": qe, "masks": masks, "key": key, "sigma": sigma}
         return {"p": p, "qs": qs, "k": perturb(qe, key, vspec, spec, masks, sigma=sigma)}
 
-    def apply(c, x):
+    def apply(c, x, batch_index=None):
+        kernels = c.get("k")
+        if per_read:
+            if batch_index is None:
+                raise ValueError("variation.read_noise > 0 is drawn per read: evaluate with "
+                                 "per_batch=True (apply(chip, images, batch_index))")
+            read_key = jax.random.fold_in(jax.random.fold_in(c["key"], _READ_STREAM),
+                                          batch_index)
+            kernels = perturb(c["qe"], c["key"], vspec, spec, c["masks"], sigma=c["sigma"],
+                              read_key=read_key)
         return fake_quant_apply(folded_model, c["p"], c["qs"], x, qcfg,
-                                weight_transform=lambda wq: c["k"])
+                                weight_transform=lambda wq: kernels)
 
     return chip, apply
+
+
+def reads_per_batch(vcfg) -> bool:
+    """True when the device model draws per read (read noise): Monte Carlo then evaluates with
+    `per_batch=True`, one read of every array per test batch."""
+    return variation_spec(vcfg).read_noise > 0
 
 
 def curve_name(variation_trained: bool, compensation: bool) -> str:
@@ -99,7 +120,8 @@ def monte_carlo(config, folded_model, params, qstate, masks_flat, test, variatio
                                     seed=ecfg.seed, n_chips=ecfg.chips, chip_chunk=ecfg.chip_chunk,
                                     batch_size=min(ecfg.batch_size, len(split.labels)),
                                     method=ecfg.method,
-                                    ideal_at_zero=variation_spec(vcfg | {"sigma": 0.0}).is_ideal)
+                                    ideal_at_zero=variation_spec(vcfg | {"sigma": 0.0}).is_ideal,
+                                    per_batch=reads_per_batch(vcfg))
     for c in curves.values():
         for s in c.values():
             s.pop("per_chip", None)
