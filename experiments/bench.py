@@ -107,7 +107,7 @@ def bench_crimp(config, model_name: str, batch: int, steps: int) -> dict:
     """CRIMP train step (quant + zerorize-recover + fresh variation + compensation) over the
     plain float train step: same model, same batch, same device, same run."""
     from crimp_jax.models.fold import stem_name
-    from crimp_jax.train.crimp import crimp_task, init_crimp_state
+    from crimp_jax.train.crimp import crimp_task, init_crimp_state, uses, validate_draws
     from crimp_jax.train.loop import make_train_step
 
     plain = bench_plain(config, model_name, batch, steps)
@@ -134,6 +134,7 @@ def bench_crimp(config, model_name: str, batch: int, steps: int) -> dict:
     plain_s = batch / plain["train_images_per_s"]
     return {"bench": "crimp_step", "model": model_name, "batch": batch,
             "variation_draws": cfg.crimp.variation_draws,
+            "draws_method": validate_draws(cfg.crimp, uses("crimp"))[1],
             "plain_step_s": plain_s, "crimp_step_s": crimp_s, "crimp_over_plain": crimp_s / plain_s}
 
 

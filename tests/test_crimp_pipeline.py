@@ -115,6 +115,8 @@ def test_bad_method_and_sigma_rejected_before_compile(tmp_path):
     for bad in (0, -2):  # (a float or bool is refused by the typed ConfigDict field itself)
         with pytest.raises(ValueError, match=rf"crimp.variation_draws={bad!r}: expected an int"):
             pipeline.validate_blocks(_with(**{"crimp.variation_draws": bad}))
+    with pytest.raises(ValueError, match="crimp.draws_method='scan': expected one of"):
+        pipeline.validate_blocks(_with(**{"crimp.draws_method": "scan"}))
     with pytest.raises(ValueError, match="variation_draws=2: only methods that train"):
         pipeline.validate_blocks(_with(method="qp", **{"crimp.variation_draws": 2,
                                                        "variation.sigma": 0.0}))
@@ -144,7 +146,7 @@ def _tiny_folded():
 
 def test_variation_draws_average_loss_and_gradient_over_k_chips():
     """K = 2 draws: logits are the two single-draw forwards (keys fold_in(key, d)) stacked, the
-    loss is their mean loss and the gradient their mean gradient."""
+    loss is their mean loss and the gradient their mean gradient; 'vmap' == 'unroll'."""
     from crimp_jax.train.loop import cross_entropy
     model_f, folded, images, labels = _tiny_folded()
     c1, c2 = _with(), _with(**{"crimp.variation_draws": 2})
@@ -162,6 +164,10 @@ def test_variation_draws_average_loss_and_gradient_over_k_chips():
     assert logits2.shape == (2, 16, 10)
     np.testing.assert_allclose(logits2, jnp.stack(singles), rtol=1e-5, atol=1e-5)
     assert not np.allclose(singles[0], singles[1])  # two different chips
+    t3 = crimp_task(_with(**{"crimp.variation_draws": 2, "crimp.draws_method": "vmap"}),
+                    model_f, 4)
+    logits3, _ = t3.forward(state.params, {}, state.opt_state, images, True, key)
+    np.testing.assert_allclose(logits3, logits2, rtol=1e-5, atol=1e-5)  # vmap == unrolled
     l2, g2 = jax.value_and_grad(lambda p: loss(t2, p, key))(state.params)
     parts = [jax.value_and_grad(lambda p, d=d: loss(t1, p, jax.random.fold_in(key, d)))(
         state.params) for d in (0, 1)]

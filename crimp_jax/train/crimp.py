@@ -16,6 +16,7 @@ masks frozen. Without pruning the phases are simply QAT epochs.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -56,7 +57,8 @@ def default_crimp_config() -> ml_collections.ConfigDict:
         nesterov=True,
         weight_decay=5e-4,
         calib_images=500,       # training images used to initialise the quantization thresholds
-        variation_draws=1,      # K chips drawn per step (vmap), loss averaged over them
+        variation_draws=1,      # K chips drawn per step, loss averaged over them
+        draws_method="auto",    # K draws: 'vmap', 'unroll' (K forwards in one step), 'auto'
     ))
 
 
@@ -115,27 +117,41 @@ def deployed_params(params, opt_state):
     return params if masks is None else apply_masks(params, masks)
 
 
-def validate_draws(ccfg, use: dict) -> int:
-    """`crimp.variation_draws` as an int >= 1; > 1 only where the method trains with variation."""
-    k = ccfg.variation_draws
+DRAWS_METHODS = ("auto", "vmap", "unroll")
+
+
+def validate_draws(ccfg, use: dict) -> tuple[int, str]:
+    """(K, method) from `crimp.variation_draws` (an int >= 1; > 1 only where the method trains
+    with variation) and `crimp.draws_method`; 'auto' is 'unroll' on CPUs, 'vmap' elsewhere.
+
+    Measured on the 2-core CPU (ResNet-20, batch 100, `experiments.bench --what=crimp`): a step
+    with K = 2 vmapped draws took 18.6x the plain step (vmap over different conv weights
+    becomes a grouped convolution, slow on XLA:CPU), two unrolled forwards 1.56x, four 3.57x
+    (results/resnet20_cpu/bench.jsonl)."""
+    k, method = ccfg.variation_draws, ccfg.draws_method
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"crimp.variation_draws={k!r}: expected an int >= 1")
     if k > 1 and not use["variation"]:
         raise ValueError(f"crimp.variation_draws={k}: only methods that train with variation "
                          "('qv', 'crimp') draw chips; use 1")
-    return k
+    if method not in DRAWS_METHODS:
+        raise ValueError(f"crimp.draws_method={method!r}: expected one of {DRAWS_METHODS}")
+    if method == "auto":
+        method = "unroll" if jax.default_backend() == "cpu" else "vmap"
+    return k, method
 
 
 def crimp_task(config, folded_model, steps_per_epoch: int) -> Task:
     """The quantized stage of `config.method` as a `Task` for `train.loop.fit`.
 
     With `crimp.variation_draws` K > 1 a training forward draws K chips (keys fold_in(key, d),
-    d < K), runs them batched with `vmap` and returns logits (K, batch, classes): the loop's
-    loss is then the mean over draws of each draw's loss. K = 1 uses `key` itself.
+    d < K), runs the batch through each (`vmap` over the draws, or K unrolled forwards:
+    `crimp.draws_method`) and returns logits (K, batch, classes): the loop's loss is then the
+    mean over draws of each draw's loss. K = 1 uses `key` itself.
     """
     use = uses(config.method)
     ccfg = config.crimp
-    draws = validate_draws(ccfg, use)
+    draws, draws_method = validate_draws(ccfg, use)
     qcfg = config.quant
     spec = xbar_spec(config.xbar)
     vspec = variation_spec(config.variation)
@@ -155,9 +171,13 @@ def crimp_task(config, folded_model, steps_per_epoch: int) -> Task:
             return run(None), model_state
         if draws == 1:
             return run(lambda wq: perturb(wq, key, vspec, spec)), model_state
-        logits = jax.vmap(lambda k: run(lambda wq: perturb(wq, k, vspec, spec)))(
-            draw_keys(key, draws))
-        return logits, model_state
+        def one(k):
+            return run(lambda wq: perturb(wq, k, vspec, spec))
+
+        keys = draw_keys(key, draws)
+        if draws_method == "vmap":
+            return jax.vmap(one)(keys), model_state
+        return jnp.stack([one(keys[d]) for d in range(draws)]), model_state
 
     return Task("crimp", forward, tx, crimp_epochs(ccfg), schedule)
 
