@@ -50,6 +50,23 @@ def gpu_schedule(c, fp_epochs: int, crimp_epochs: tuple, fp_lr: float):
     c.evaluate.compensation = ("on",) if c.method == "crimp" else ("off", "on")
 
 
+def cpu_schedule(c, fp_epochs: int, chips: int, mc_test_per_class: int):
+    """The 2-core CPU schedule: 5,000 class-balanced training images, batch 100, `fp_epochs`
+    float epochs, 1 + 3 quantized epochs, Monte Carlo with `chips` chips on a class-balanced
+    test subset of `mc_test_per_class` images per class."""
+    c.data.train_per_class = 500
+    c.train.epochs = fp_epochs
+    c.train.batch_size = 100
+    c.train.eval_every = 5
+    c.train.quiet = True
+    c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 1, 3, 0
+    c.crimp.ramp_epochs = 2
+    c.crimp.lr = 0.003
+    c.evaluate.chips = chips
+    c.evaluate.test_per_class = mc_test_per_class
+    c.evaluate.batch_size = 500
+
+
 def tiny_schedule(c):
     """A CPU smoke test of the same chain: 200 training images, 1 + 1 epochs, 2 chips."""
     c.data.train_per_class = 20

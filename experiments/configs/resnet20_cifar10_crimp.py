@@ -21,17 +21,7 @@ def get_config(arg: str = ""):
     c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 5, 21, 4
     c.crimp.ramp_epochs = 15
     if schedule == "cpu":
-        c.data.train_per_class = 500
-        c.train.epochs = 15
-        c.train.batch_size = 100
-        c.train.eval_every = 5
-        c.train.quiet = True
-        c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 1, 3, 0
-        c.crimp.ramp_epochs = 2
-        c.crimp.lr = 0.003
-        c.evaluate.chips = 20
-        c.evaluate.test_per_class = 100
-        c.evaluate.batch_size = 500
+        crimp_common.cpu_schedule(c, fp_epochs=15, chips=20, mc_test_per_class=100)
     elif schedule == "gpu":
         crimp_common.gpu_schedule(c, fp_epochs=60, crimp_epochs=(2, 9, 4), fp_lr=0.4)
     elif schedule == "tiny":

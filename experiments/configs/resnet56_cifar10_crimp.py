@@ -24,23 +24,13 @@ def get_config(arg: str = ""):
     crimp_common.set_method(c, method, "stem", sparsity=0.5)
     c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 10, 41, 9
     if schedule == "cpu":
-        c.data.train_per_class = 500
+        crimp_common.cpu_schedule(c, fp_epochs=10, chips=100, mc_test_per_class=50)
         c.data.test_per_class = 100
-        c.train.epochs = 10
-        c.train.batch_size = 100
         c.train.lr = 0.05  # at 0.1 without warm-up the 56-layer net sat at chance after 2 epochs
         c.train.schedule = "cosine"
         c.train.warmup_epochs = 1.0
-        c.train.eval_every = 5
-        c.train.quiet = True
-        c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 1, 3, 0
-        c.crimp.ramp_epochs = 2
-        c.crimp.lr = 0.003
-        c.evaluate.chips = 100
         c.evaluate.sigmas = (0.0, 0.1, 0.3, 0.5)
         c.evaluate.compensation = ("off", "on")
-        c.evaluate.test_per_class = 50
-        c.evaluate.batch_size = 500
     elif schedule == "gpu":
         crimp_common.gpu_schedule(c, fp_epochs=30, crimp_epochs=(1, 7, 2), fp_lr=0.4)
         c.train.schedule = "cosine"
