@@ -144,17 +144,18 @@ def bench_mc(config, model_name: str, batch: int, chips: int, n_images: int = 20
     (fake-quantized) network, `n_images` per chip, batches of `batch`."""
     from crimp_jax.evaluate import benchmark_methods
     from crimp_jax.quant import quantize_weights_int
-    from crimp_jax.train.analysis import chip_and_apply
+    from crimp_jax.train.analysis import chip_and_apply, reads_per_batch
     from crimp_jax.xbar import xbar_spec
 
     model_f, folded, qstate, data = _random_folded(config, model_name, n_images)
     vcfg = config.variation.to_dict() | {"sigma": 0.3}
     chip, apply = chip_and_apply(model_f, config.quant, vcfg, xbar_spec(config.xbar))
     qe = quantize_weights_int(model_f, folded, qstate, config.quant)
-    row = benchmark_methods(lambda c, x: apply(c, x), {"p": folded, "qs": qstate, "k": {
+    row = benchmark_methods(apply, {"p": folded, "qs": qstate, "k": {
         p: q * 2.0 ** e for p, (q, e) in qe.items()}}, chip, data.images, data.labels,
         chip_args=(folded, qstate, qe, None, jnp.float32(0.3)), n_chips=chips,
-        chip_chunk=min(4, chips), batch_size=batch, methods=tuple(methods))
+        chip_chunk=min(4, chips), batch_size=batch, methods=tuple(methods),
+        per_batch=reads_per_batch(vcfg))
     row.update(bench="montecarlo", model=model_name)
     return row
 

@@ -42,6 +42,10 @@ def test_each_batch_reads_with_its_own_noise(setup):
     assert not np.allclose(a0, a1)  # another batch, another read
     with pytest.raises(ValueError, match="read_noise > 0 is drawn per read"):
         s["apply"](c, s["images"])
+    # A plain model given with its kernels (the benchmark's baseline) needs no batch index.
+    plain = {"p": s["folded"], "qs": s["qstate"],
+             "k": {p: q * 2.0 ** e for p, (q, e) in s["qe"].items()}}
+    assert s["apply"](plain, s["images"]).shape == (40, 10)
 
 
 def test_loop_and_vmap_agree_with_per_batch_reads(setup):

@@ -21,7 +21,8 @@ def _timed(fn, repeats: int):
 
 def benchmark_methods(apply_fn, params, chip_params, images, labels, *, chip_args: tuple = (),
                       n_chips: int = 8, chip_chunk: int = 4, batch_size: int = 1000,
-                      methods=("vmap", "loop"), repeats: int = 1, num_devices=None) -> dict:
+                      methods=("vmap", "loop"), repeats: int = 1, num_devices=None,
+                      per_batch: bool = False) -> dict:
     """JSON-able timings: images/s of plain inference, images x chips/s per method, ratios.
 
     Each method is timed after one warm-up call (compile excluded), best of `repeats`. The
@@ -34,13 +35,13 @@ def benchmark_methods(apply_fn, params, chip_params, images, labels, *, chip_arg
     dev = jax.devices()[0]
     out = {"backend": jax.default_backend(), "device_kind": dev.device_kind,
            "device_count": jax.device_count(), "n_images": n, "n_chips": n_chips,
-           "chip_chunk": chip_chunk, "batch_size": batch_size,
+           "chip_chunk": chip_chunk, "batch_size": batch_size, "per_batch": per_batch,
            "plain_s": t_plain, "plain_images_per_s": n / t_plain}
     for method in methods:
         t = _timed(lambda: evaluate_chips(
             apply_fn, chip_params, images, labels, chip_args=chip_args, n_chips=n_chips,
             chip_chunk=chip_chunk, batch_size=batch_size, method=method,
-            num_devices=num_devices), repeats)
+            num_devices=num_devices, per_batch=per_batch), repeats)
         out[f"{method}_s"] = t
         out[f"{method}_images_chips_per_s"] = n * n_chips / t
         out[f"{method}_ratio_to_plain"] = (n * n_chips / t) / (n / t_plain)

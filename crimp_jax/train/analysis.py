@@ -72,8 +72,8 @@ def chip_and_apply(folded_model, qcfg, vcfg, spec):
         return {"p": p, "qs": qs, "k": perturb(qe, key, vspec, spec, masks, sigma=sigma)}
 
     def apply(c, x, batch_index=None):
-        kernels = c.get("k")
-        if per_read:
+        kernels = c.get("k")  # programmed kernels (or a plain model's {"p", "qs", "k"})
+        if kernels is None:
             if batch_index is None:
                 raise ValueError("variation.read_noise > 0 is drawn per read: evaluate with "
                                  "per_batch=True (apply(chip, images, batch_index))")
