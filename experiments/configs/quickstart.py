@@ -5,8 +5,8 @@ Command:
 Chain: float training (8 epochs, BatchNorm) -> BN folding -> power-of-two W8A8 quantization-aware
 training (7 epochs) with crossbar-aligned pruning (50%, zerorize-recover) and variation-aware
 training (sigma 0.3, self-compensation) -> integer-only engine -> Monte Carlo over 8 chips -> cost model.
-Measured (2 CPU cores, fresh clone, 2026-11-26): 4 min 49 s (6 min 52 s beside another job,
-with identical numbers); float 47.0% on the
+Measured (2 CPU cores, fresh clone, 2026-11-26): 3 min 59 s (sigma 0 evaluates one chip: all
+are identical; before that 4 min 49 s, and 6 min 52 s beside another job, same numbers); float 47.0% on the
 1,000-image test subset (2,000 training images), CRIMP 37.6% (integer engine identical on every
 image), 34.6% +/- 0.9 over 8 chips at sigma 0.3 with self-compensation (29.6% +/- 3.4 without),
 50% sparsity, 57 -> 30 crossbars, 6.1x less power and 18.2x less area than the original model.
