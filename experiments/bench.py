@@ -87,18 +87,14 @@ def bench_plain(config, model_name: str, batch: int, steps: int) -> dict:
 
 def _random_folded(config, model_name: str, n: int):
     """A folded model with random (init) params, calibrated quantization state, device data."""
-    from crimp_jax.models import build_model
-    from crimp_jax.models.fold import fold_batchnorm
+    from crimp_jax.models.fold import init_folded
     from crimp_jax.quant import init_quant_state
     from crimp_jax.train.loop import DeviceData
 
     rng = np.random.default_rng(0)
     data = DeviceData(jax.device_put(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)),
                       jax.device_put(rng.integers(0, 10, (n,), dtype=np.int32)))
-    bn_model = build_model(model_name)
-    v = bn_model.init(jax.random.key(0), data.images[:1])
-    folded = fold_batchnorm(v["params"], v["batch_stats"], model_name)
-    model_f = build_model(model_name, folded=True)
+    model_f, folded = init_folded(model_name, data.images, jax.random.key(0))
     qstate = init_quant_state(model_f, folded, data.images[: min(n, 256)], config.quant)
     return model_f, folded, qstate, data
 

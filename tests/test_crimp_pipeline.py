@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from crimp_jax.models import build_model
+from crimp_jax.models.fold import init_folded
 from crimp_jax.train import pipeline
 from crimp_jax.train.checkpoint import StageCheckpointer
 from crimp_jax.train.crimp import crimp_task, init_crimp_state
@@ -51,11 +51,7 @@ def test_crimp_train_step_traces_once():
     c = tiny()
     train, _ = pipeline.load_data(c)
     data = DeviceData.put(train)
-    model = build_model("tiny_cnn")
-    v = model.init(jax.random.key(0), data.images[:1])
-    from crimp_jax.models.fold import fold_batchnorm
-    folded = fold_batchnorm(v["params"], v["batch_stats"], "tiny_cnn")
-    model_f = build_model("tiny_cnn", folded=True)
+    model_f, folded = init_folded("tiny_cnn", data.images, jax.random.key(0))
     task = crimp_task(c, model_f, 4)
     traces, forward = [], task.forward
 
@@ -138,10 +134,8 @@ def _tiny_folded():
     rng = np.random.default_rng(0)
     images = jnp.asarray(rng.integers(0, 256, (16, 32, 32, 3)), jnp.uint8)
     labels = jnp.asarray(rng.integers(0, 10, (16,)), jnp.int32)
-    v = build_model("tiny_cnn").init(jax.random.key(0), images[:1])
-    from crimp_jax.models.fold import fold_batchnorm
-    folded = fold_batchnorm(v["params"], v["batch_stats"], "tiny_cnn")
-    return build_model("tiny_cnn", folded=True), folded, images, labels
+    model_f, folded = init_folded("tiny_cnn", images, jax.random.key(0))
+    return model_f, folded, images, labels
 
 
 def test_variation_draws_average_loss_and_gradient_over_k_chips():

@@ -8,8 +8,7 @@ import pytest
 
 from crimp_jax.config import base_config
 from crimp_jax.evaluate import evaluate_chips
-from crimp_jax.models import build_model
-from crimp_jax.models.fold import fold_batchnorm
+from crimp_jax.models.fold import init_folded
 from crimp_jax.quant import init_quant_state, quantize_weights_int
 from crimp_jax.train.analysis import chip_and_apply, reads_per_batch
 from crimp_jax.xbar import xbar_spec
@@ -20,9 +19,7 @@ def setup():
     c = base_config()
     rng = np.random.default_rng(0)
     images = jnp.asarray(rng.integers(0, 256, (40, 32, 32, 3)), jnp.uint8)
-    v = build_model("tiny_cnn").init(jax.random.key(0), images[:1])
-    folded = fold_batchnorm(v["params"], v["batch_stats"], "tiny_cnn")
-    model_f = build_model("tiny_cnn", folded=True)
+    model_f, folded = init_folded("tiny_cnn", images, jax.random.key(0))
     qstate = init_quant_state(model_f, folded, images, c.quant)
     qe = quantize_weights_int(model_f, folded, qstate, c.quant)
     vcfg = c.variation.to_dict() | {"sigma": 0.0, "read_noise": 0.2}

@@ -31,6 +31,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 METHODS = ("auto", "vmap", "loop")
+DEFAULT_CHIPS = 100
 AXIS = "chips"
 
 
@@ -133,7 +134,8 @@ def _seed_key(seed):
     return seed
 
 
-def evaluate_chips(apply_fn, chip_params, images, labels, *, seed=0, n_chips: int = 100,
+def evaluate_chips(apply_fn, chip_params, images, labels, *, seed=0,
+                   n_chips: int = DEFAULT_CHIPS,
                    chip_args: tuple = (), chip_chunk: int = 4, batch_size: int = 1000,
                    method: str = "auto", num_devices: int | None = None,
                    per_batch: bool = False) -> np.ndarray:

@@ -8,7 +8,7 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
-from crimp_jax.evaluate.montecarlo import evaluate_chips
+from crimp_jax.evaluate.montecarlo import DEFAULT_CHIPS, evaluate_chips
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def sweep_sigmas(apply_fn, chip_params, images, labels, sigmas, *, chip_args: tu
         t0 = time.perf_counter()
         args = tuple(chip_args) + (jnp.float32(sigma),)
         if ideal_at_zero and float(sigma) == 0:
-            n_chips = kwargs.get("n_chips", 100)
+            n_chips = kwargs.get("n_chips", DEFAULT_CHIPS)
             one = evaluate_chips(apply_fn, chip_params, images, labels, chip_args=args,
                                  **(kwargs | {"n_chips": 1}))
             acc = np.full((n_chips,), one[0])

@@ -48,3 +48,12 @@ def _fold_tree(params, stats, stem: str, path=()):
 def fold_batchnorm(params, batch_stats, model_name: str):
     """BN-model params + batch_stats -> folded-model params (see module docstring)."""
     return _fold_tree(dict(params), dict(batch_stats), stem_name(model_name))
+
+
+def init_folded(model_name: str, sample_images, key):
+    """(folded model, folded params) of a freshly initialised BN model (its init statistics):
+    a deployable-shaped network without training, for benchmarks and tests."""
+    from crimp_jax.models import build_model
+    v = build_model(model_name).init(key, sample_images[:1])
+    return (build_model(model_name, folded=True),
+            fold_batchnorm(v["params"], v["batch_stats"], model_name))

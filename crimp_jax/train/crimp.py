@@ -167,13 +167,13 @@ def crimp_task(config, folded_model, steps_per_epoch: int) -> Task:
             return fake_quant_apply(folded_model, params["params"], params["quant"], images,
                                     qcfg, weight_transform=transform)
 
+        def one(k):  # the forward through one chip drawn with key k
+            return run(lambda wq: perturb(wq, k, vspec, spec))
+
         if not (train and use["variation"]):
             return run(None), model_state
         if draws == 1:
-            return run(lambda wq: perturb(wq, key, vspec, spec)), model_state
-        def one(k):
-            return run(lambda wq: perturb(wq, k, vspec, spec))
-
+            return one(key), model_state
         keys = draw_keys(key, draws)
         if draws_method == "vmap":
             return jax.vmap(one)(keys), model_state
