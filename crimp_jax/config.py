@@ -1,76 +1,199 @@
-"""The base experiment config (ml_collections). Experiment files override a few fields.
+"""The experiment config: its blocks, their defaults, and `parse_config` (one validation).
 
 Blocks: `model`, `data`, `train` (float stage), `method` (which CRIMP transforms the second
-stage composes), `crimp` (second stage schedule), `quant`, `prune`, `variation`, `evaluate`
-(Monte Carlo), `cost`, and `xbar` (the one crossbar description shared by pruning, variation
-and the cost model). Configs are locked: a misspelt key is an error, both in config
-files and in command-line overrides (`--config.train.epochs=3`).
+stage composes), `crimp` (second stage), `quant`, `prune`, `variation`, `evaluate` (Monte
+Carlo and integer deployment), `cost`, and `xbar` (the one crossbar description shared by
+pruning, variation and the cost model). Every block is the fields of one frozen dataclass
+(`BLOCKS`): `base_config()` is built from their defaults, so the documented defaults (the
+dataclasses' docstrings, `docs/config.md`) are the run defaults, and `parse_config` turns a
+config into a `RunSpec` of validated blocks, raising `ConfigError` (one line naming the key,
+the value and what is accepted) for any wrong value, unknown key or unknown block. Configs are
+locked: a misspelt key is an error in config files and in command-line overrides.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 import ml_collections
 
-from crimp_jax.xbar import default_xbar_config
+from crimp_jax.cost.model import CostSpec
+from crimp_jax.data.config import DataSpec
+from crimp_jax.evaluate.config import EvaluateSpec
+from crimp_jax.models import ModelSpec
+from crimp_jax.prune.config import PruneSpec
+from crimp_jax.quant.config import QuantSpec
+from crimp_jax.train.config import CrimpSpec, TrainSpec
+from crimp_jax.utils.blocks import (
+    ConfigError,
+    block_items,
+    check_choice,
+    default_block,
+    parse_block,
+)
+from crimp_jax.variation.config import VariationSpec
+from crimp_jax.xbar.config import XbarSpec
 
+# The CRIMP ablations (docs/method.md section 5): which transforms the second stage
+# composes. 'fp' has no second stage.
 METHODS = ("fp", "q", "qp", "qv", "crimp")
+METHOD_LABELS = {
+    "fp": "float baseline",
+    "q": "quantized",
+    "qp": "quantized + pruned",
+    "qv": "quantized + variation-aware",
+    "crimp": "full CRIMP (quantized + pruned + variation-aware)",
+}
 
-DTYPES = ("float32", "bfloat16")
+BLOCKS = {
+    "model": ModelSpec,
+    "data": DataSpec,
+    "train": TrainSpec,
+    "crimp": CrimpSpec,
+    "xbar": XbarSpec,
+    "quant": QuantSpec,
+    "prune": PruneSpec,
+    "variation": VariationSpec,
+    "evaluate": EvaluateSpec,
+    "cost": CostSpec,
+}
+TOP_LEVEL = tuple(BLOCKS) + ("method",)
+
+
+def uses(method: str) -> dict:
+    """Which transforms a method composes: {'quant', 'prune', 'variation'} -> bool."""
+    check_choice("method", method, METHODS)
+    return {"quant": method != "fp", "prune": method in ("qp", "crimp"),
+            "variation": method in ("qv", "crimp")}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """A parsed, validated experiment config: one spec per block, plus the method."""
+
+    method: str
+    model: ModelSpec
+    data: DataSpec
+    train: TrainSpec
+    crimp: CrimpSpec
+    xbar: XbarSpec
+    quant: QuantSpec
+    prune: PruneSpec
+    variation: VariationSpec
+    evaluate: EvaluateSpec
+    cost: CostSpec
+
+    @property
+    def uses(self) -> dict:
+        return uses(self.method)
 
 
 def base_config() -> ml_collections.ConfigDict:
-    """Every block with its defaults (imports are local: this module is imported by configs)."""
-    from crimp_jax.cost import default_cost_config
-    from crimp_jax.prune import default_prune_config
-    from crimp_jax.quant import default_quant_config
-    from crimp_jax.train.analysis import default_evaluate_config
-    from crimp_jax.train.crimp import default_crimp_config
-    from crimp_jax.variation import default_variation_config
-
-    c = ml_collections.ConfigDict()
-    c.model = ml_collections.ConfigDict(dict(
-        name="resnet20",     # see crimp_jax.models.MODEL_NAMES
-        dtype="float32",     # compute dtype: 'bfloat16' on GPUs/TPUs (emulated, slow, on CPU)
-    ))
-    c.data = ml_collections.ConfigDict(dict(
-        data_dir="",         # folder holding cifar10_jpeg_q75.npz ('' -> $CRIMP_DATA_DIR / tfds)
-        source="auto",       # 'auto' | 'npz' | 'tfds'
-        train_per_class=0,   # >0: class-balanced training subset (quick runs)
-        test_per_class=0,    # >0: class-balanced test subset
-        seed=0,
-    ))
-    c.train = ml_collections.ConfigDict(dict(
-        epochs=30,
-        batch_size=128,
-        eval_batch_size=500,
-        lr=0.1,
-        momentum=0.9,
-        nesterov=True,
-        weight_decay=5e-4,
-        schedule="cosine",   # 'cosine' | 'step' | 'onecycle' | 'constant'
-        warmup_epochs=0.0,
-        step_milestones=(0.5, 0.75),  # 'step' schedule: epochs (fractions of train.epochs if < 1)
-        step_gamma=0.1,
-        label_smoothing=0.0,
-        augment=True,        # pad-4 random crop + horizontal flip, on device
-        eval_every=1,        # epochs between test evaluations (0: only at the end)
-        checkpoint_every=1,  # epochs between checkpoints
-        scan_steps=1,        # train steps fused into one jitted call (lax.scan); 1 on CPU
-        seed=0,
-        quiet=False,         # hide the progress bar
-    ))
-    c.xbar = default_xbar_config()
-    c.method = "fp"  # 'fp' | 'q' (quant) | 'qp' (+prune) | 'qv' (+variation-aware) | 'crimp'
-    c.crimp = default_crimp_config()
-    c.quant = default_quant_config()
-    c.prune = default_prune_config()
-    c.prune.score_norm = "layer_rms"  # folded layers' weight scales differ: see PruneConfig
-    c.variation = default_variation_config()
-    c.evaluate = default_evaluate_config()
-    c.cost = default_cost_config()
+    """Every block with its defaults (the dataclasses' defaults) and method 'fp'."""
+    c = ml_collections.ConfigDict({name: default_block(cls) for name, cls in BLOCKS.items()})
+    c.method = "fp"
     return c
 
 
 def lock(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     config.lock()
     return config
+
+
+def parse_config(config) -> RunSpec:
+    """Validates every block of `config` (a ConfigDict or dict) and the cross-block rules.
+
+    Raises ConfigError on the first wrong value, unknown key or unknown block. Cheap: no data,
+    no compile (the model-dependent layer rules are checked by the pipeline on abstract shapes).
+    """
+    items = block_items(config)
+    unknown = sorted(set(items) - set(TOP_LEVEL))
+    if unknown:
+        raise ConfigError(f"unknown config block(s) {unknown}; blocks are: {', '.join(TOP_LEVEL)}")
+    missing = sorted(set(TOP_LEVEL) - set(items))
+    if missing:
+        raise ConfigError(f"config lacks block(s) {missing}: build it from "
+                          "crimp_jax.config.base_config()")
+    method = check_choice("method", items["method"], METHODS)
+    specs = {name: parse_block(items[name], cls, name) for name, cls in BLOCKS.items()}
+    run = RunSpec(method=method, **specs)
+    check_run(run)
+    return run
+
+
+def check_run(run: RunSpec) -> None:
+    """Rules between blocks (each block's own values are checked by its dataclass)."""
+    use = run.uses
+    c = run.crimp
+    if use["quant"] and c.epochs < 1:
+        raise ConfigError(f"method={run.method!r} needs crimp epochs >= 1 (crimp.dense_epochs + "
+                          "prune_epochs + finetune_epochs)")
+    if use["prune"] and c.prune_epochs < 1:
+        raise ConfigError(f"method={run.method!r} prunes: crimp.prune_epochs="
+                          f"{c.prune_epochs} must be >= 1")
+    if use["variation"] and not run.variation.sigma > 0:
+        raise ConfigError(f"method={run.method!r} trains with variation: variation.sigma="
+                          f"{run.variation.sigma!r} must be > 0")
+    if c.variation_draws > 1 and not use["variation"]:
+        raise ConfigError(f"crimp.variation_draws={c.variation_draws}: only methods that train "
+                          f"with variation ('qv', 'crimp') draw chips; method={run.method!r}: "
+                          "use 1")
+    if c.bn_freeze_epochs > c.epochs:
+        raise ConfigError(f"crimp.bn_freeze_epochs={c.bn_freeze_epochs!r}: expected <= the "
+                          f"stage's {c.epochs} epochs")
+    if run.evaluate.test_per_class and run.data.test_per_class and \
+            run.evaluate.test_per_class > run.data.test_per_class:
+        raise ConfigError(f"evaluate.test_per_class={run.evaluate.test_per_class}: expected <= "
+                          f"data.test_per_class={run.data.test_per_class} (a subset of the test "
+                          "split)")
+
+
+def _attribute_docs(cls) -> dict:
+    """{field: description} from the 'Attributes:' sections of `cls` and its bases' docstrings
+    (an entry 'a, b: text' documents both a and b; continuation lines are joined)."""
+    docs = {}
+    for klass in reversed(cls.__mro__):
+        lines = (klass.__doc__ or "").splitlines()
+        if not any(ln.strip() == "Attributes:" for ln in lines):
+            continue
+        start = next(i for i, ln in enumerate(lines) if ln.strip() == "Attributes:") + 1
+        names, text = None, []
+        for ln in lines[start:] + [""]:
+            entry = re.match(r"^\s{4,6}([a-z_][a-z0-9_, ]*):\s*(.*)$", ln)
+            if entry and len(ln) - len(ln.lstrip()) <= 6:
+                if names:
+                    docs.update({n: " ".join(text) for n in names})
+                names = [n.strip() for n in entry.group(1).split(",")]
+                text = [entry.group(2).strip()]
+            elif ln.strip() and names:
+                text.append(ln.strip())
+            elif not ln.strip() and names:
+                docs.update({n: " ".join(text) for n in names})
+                names = None
+    return docs
+
+
+def reference_markdown() -> str:
+    """docs/config.md: every key of every block with its run default and its description, from
+    the block dataclasses (so the documented defaults are the run defaults)."""
+    out = ["# Config reference\n",
+           "\nGenerated from the config dataclasses by `python -m crimp_jax.config > docs/config.md`"
+           " (a test checks it is current). Override any key on the command line: "
+           "`--config.BLOCK.KEY=VALUE`. Every value is validated before any data load or "
+           "compile; a wrong one ends the run with one `error:` line naming the key.\n",
+           f"\n`method`: one of {', '.join(f'`{m}`' for m in METHODS)} "
+           f"({'; '.join(f'`{k}` {v}' for k, v in METHOD_LABELS.items())}). Default `fp`.\n"]
+    for name, cls in BLOCKS.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        out.append(f"\n## `{name}` ({cls.__module__}.{cls.__name__})\n\n{doc}\n\n"
+                   "| key | default | meaning |\n|---|---|---|\n")
+        descriptions = _attribute_docs(cls)
+        for field, value in default_block(cls).to_dict().items():
+            text = descriptions.get(field, "").replace("|", "\\|")
+            out.append(f"| `{field}` | `{value!r}` | {text} |\n")
+    return "".join(out)
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")

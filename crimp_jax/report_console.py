@@ -1,53 +1,48 @@
-"""One-screen console summary of a finished run (everything read from the summary dict)."""
+"""One-screen console summary of a finished run (everything read through `crimp_jax.summary`)."""
 
 from __future__ import annotations
+
+from crimp_jax.summary import Summary
 
 
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
-def summary_lines(summary: dict) -> list:
-    dev = summary.get("device", {})
-    acc = summary.get("accuracy", {})
+def summary_lines(summary) -> list:
+    s = summary if isinstance(summary, Summary) else Summary(summary)
     lines = [
-        f"model              {summary['model']} ({summary['num_params']:,} params), "
-        f"method {summary.get('ablation', 'fp')}",
-        f"data               {summary['train_images']} train / {summary['test_images']} test images",
-        f"float accuracy     {_pct(acc.get('fp'))}",
+        f"model              {s.model} ({s.get('num_params', 0):,} params), method {s.method}",
+        f"data               {s.get('train_images')} train / {s.get('test_images')} test images",
+        f"float accuracy     {_pct(s.fp_accuracy)}",
     ]
-    if summary.get("quant"):
-        q = summary["quant"]
-        lines.append(f"quantized          {_pct(acc.get('fake_quant'))} (W{q['weight_bits']}A"
+    q = s.get("quant")
+    if q:
+        lines.append(f"quantized          {_pct(s.get('accuracy.fake_quant'))} (W{q['weight_bits']}A"
                      f"{q['act_bits']}, {q['scale']} scales, fake-quant)")
-    if acc.get("integer_engine") is not None:
-        lines.append(f"integer engine     {_pct(acc['integer_engine'])} "
-                     f"(agreement {_pct(acc['engine_agreement'])}, "
-                     f"max |logit diff| {acc['max_logit_diff']:g})")
-    mc = summary.get("montecarlo")
-    if mc:
-        h = str(mc["headline_sigma"]).rstrip("0").rstrip(".") if mc["headline_sigma"] else "0"
-        for name, curve in mc["curves"].items():
-            s = curve.get(h) or curve.get(str(mc["headline_sigma"]))
-            if s:
-                lines.append(f"sigma {h:<4} {name:<12} {_pct(s['mean'])} +/- {_pct(s['std'])} "
-                             f"(min {_pct(s['min'])}, {s['n_chips']} chips)")
-    pr = summary.get("prune")
-    if pr:
-        t = pr["totals"]
-        lines.append(f"sparsity           {_pct(pr['sparsity'])} of pruned layers; crossbars "
+    if s.engine_accuracy is not None:
+        lines.append(f"integer engine     {_pct(s.engine_accuracy)} "
+                     f"(agreement {_pct(s.get('accuracy.engine_agreement'))}, "
+                     f"max |logit diff| {s.get('accuracy.max_logit_diff'):g})")
+    h = s.headline_sigma
+    for name in s.curves():
+        st = s.mc(name, h) if h is not None else None
+        if st:
+            lines.append(f"sigma {h:<4g} {name:<12} {_pct(st['mean'])} +/- {_pct(st['std'])} "
+                         f"(min {_pct(st['min'])}, {st['n_chips']} chips)")
+    t = s.get("prune.totals")
+    if t:
+        lines.append(f"sparsity           {_pct(s.sparsity)} of pruned layers; crossbars "
                      f"{t['tiles_dense']} -> {t['tiles_after']} "
                      f"({t['arrays_dense']} -> {t['arrays_after']} physical arrays)")
-    cost = summary.get("cost")
-    if cost:
-        pw, ar = cost["power_reduction"], cost["area_reduction"]
-        lines.append(f"vs original        {pw['original']:.1f}x less power, "
-                     f"{ar['original']:.1f}x less area (computing units)")
-    epoch_s = summary.get("epoch_s_median")  # None when the float stage was reused
-    stage = ("float stage reused" if epoch_s is None
-             else f"float stage {epoch_s:.2f} s/epoch")
-    lines.append(f"time               {summary['wall_s']:.0f} s on {dev.get('kind')} "
-                 f"({dev.get('platform')}); {stage}")
+    pw, ar = s.reduction("power"), s.reduction("area")
+    if pw is not None and ar is not None:
+        lines.append(f"vs original        {pw:.1f}x less power, {ar:.1f}x less area "
+                     "(computing units)")
+    epoch_s = s.get("epoch_s_median")  # None when the float stage was reused
+    stage = "float stage reused" if epoch_s is None else f"float stage {epoch_s:.2f} s/epoch"
+    lines.append(f"time               {s.get('wall_s', 0.0):.0f} s on {s.get('device.kind')} "
+                 f"({s.get('device.platform')}); {stage}")
     return lines
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crimp_jax.report import MissingSummaryError, build_report
+from crimp_jax.report import build_report
+from crimp_jax.summary import SummaryError
 
 
 def main(argv=None) -> int:
@@ -27,7 +28,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         path = build_report(args.workdirs, args.out)
-    except MissingSummaryError as e:
+    except SummaryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {path}")

@@ -11,9 +11,10 @@ Published reference (Huai et al. 2023): accuracy drops of 2.19% (VGG-16) and 1.2
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from crimp_jax.summary import SummaryError, read_summary
 
 PUBLISHED = {"vgg16": 2.19, "resnet56": 1.26}
 
@@ -23,41 +24,31 @@ def _pct(x):
 
 
 def table(summaries: list) -> str:
-    sigmas = sorted({s for sm in summaries for s in ((sm.get("montecarlo") or {}).get("sigmas")
-                                                     or [])})
-    head = (["model", "method", "FP %", "deployed % (sigma 0)", "drop (pp)", "paper drop"]
-            + [f"MC sigma {s:g}" for s in sigmas]
+    """Markdown table of `Summary` objects (one row each)."""
+    sigmas = sorted({s for sm in summaries for s in sm.mc_sigmas})
+    head = (["model", "method", "FP %", "deployed % (sigma 0)", "drop (pp)", "paper drop",
+             "MC curve"] + [f"MC sigma {s:g}" for s in sigmas]
             + ["sparsity %", "crossbars", "power x", "area x", "engine agreement", "device",
                "date", "command"])
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for sm in summaries:
-        acc = sm.get("accuracy") or {}
-        mc = sm.get("montecarlo") or {}
-        curves = mc.get("curves") or {}
-        curve = curves.get("both") or curves.get("adaptation") or curves.get("compensation") \
-            or curves.get("neither") or {}
+        curve = sm.headline_curve()
         mc_cells = []
         for s in sigmas:
-            key = f"{s:g}" if s else "0"
-            c = curve.get(key) or curve.get(str(s))
+            c = sm.mc(curve, s) if curve else None
             mc_cells.append(f"{_pct(c['mean'])} +/- {_pct(c['std'])} ({c['n_chips']} chips, "
-                            f"{mc.get('test_images', '?')} images)" if c else "-")
-        prune = sm.get("prune") or {}
-        totals = prune.get("totals") or {}
-        cost = sm.get("cost") or {}
-        fp, dep = acc.get("fp"), sm.get("test_accuracy")
+                            f"{sm.get('montecarlo.test_images', '?')} images)" if c else "-")
+        xbars = sm.crossbars()
+        fp, dep = sm.fp_accuracy, sm.deployed_accuracy
         drop = None if fp is None or dep is None else 100 * (fp - dep)
-        row = [sm.get("model"), (sm.get("ablation") or "") + (" (partial)" if sm.get("partial")
-                                                               else ""),
+        power, area = sm.reduction("power"), sm.reduction("area")
+        row = [sm.model, (sm.method or "") + (" (partial)" if sm.partial else ""),
                _pct(fp), _pct(dep), "-" if drop is None else f"{drop:.2f}",
-               str(PUBLISHED.get(sm.get("model"), "-"))] + mc_cells + [
-            _pct(prune.get("sparsity")),
-            f"{totals['tiles_dense']} -> {totals['tiles_after']}" if totals else "-",
-            f"{cost['power_reduction']['original']:.1f}" if cost else "-",
-            f"{cost['area_reduction']['original']:.1f}" if cost else "-",
-            _pct(acc.get("engine_agreement")),
-            (sm.get("device") or {}).get("kind", "-"), (sm.get("date") or "-")[:10],
-            f"`{sm.get('command', '-')}`"]
+               str(PUBLISHED.get(sm.model, "-")), curve or "-"] + mc_cells + [
+            _pct(sm.sparsity), f"{xbars[0]} -> {xbars[1]}" if xbars else "-",
+            "-" if power is None else f"{power:.1f}", "-" if area is None else f"{area:.1f}",
+            _pct(sm.get("accuracy.engine_agreement")), sm.get("device.kind", "-"),
+            (sm.get("date") or "-")[:10], f"`{sm.get('command', '-')}`"]
         lines.append("| " + " | ".join(str(x) for x in row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -67,13 +58,11 @@ def main(argv=None) -> int:
     ap.add_argument("workdirs", nargs="+")
     ap.add_argument("--out", default="")
     a = ap.parse_args(argv)
-    summaries = []
-    for w in a.workdirs:
-        path = Path(w) / "summary.json"
-        if not path.is_file():
-            print(f"error: {w}: no summary.json", file=sys.stderr)
-            return 2
-        summaries.append(json.loads(path.read_text()))
+    try:
+        summaries = [read_summary(w) for w in a.workdirs]
+    except SummaryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     text = table(summaries)
     if a.out:
         Path(a.out).write_text(text)

@@ -1,39 +1,79 @@
 """Entry point: python -m experiments.run --config=experiments/configs/<name>.py[:arg] --workdir=DIR
 
 Intentionally short: all logic lives in `crimp_jax.train.pipeline.train_and_evaluate`.
-Bad input (unknown model, misspelt config key, missing data, a workdir of another model) ends
-with one line on stderr and exit status 2, before anything is compiled.
+Bad input (a wrong value for any config key, an unknown key or block, a malformed override,
+missing data, a workdir of another model, a corrupt checkpoint) ends with one `error:` line on
+stderr and exit status 2, before any data load or compile where the input allows it.
 """
 
 import logging
+import re
 import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
+from crimp_jax.config import TOP_LEVEL
 from crimp_jax.data import DataError
+from crimp_jax.summary import SummaryError
 from crimp_jax.train.checkpoint import CheckpointMismatchError
 from crimp_jax.train.loop import NonFiniteLossError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (get_config(arg)).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and summary.json.")
-flags.mark_flags_as_required(["config", "workdir"])
+
+EXPECTED = (ValueError, DataError, CheckpointMismatchError, NonFiniteLossError, SummaryError)
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def flag_error_message(e: BaseException, argv) -> str:
+    """One line for an error raised while parsing --config and its overrides."""
+    text = " ".join(str(e).split())
+    if isinstance(e, KeyError):
+        key = str(e.args[0] if e.args else e).strip("'\"")
+        key = key.split("'")[1] if "'" in key else key
+        offenders = [a for a in argv if a.startswith("--config.")
+                     and re.search(rf"[.=]{re.escape(key)}([.=]|$)", a.split("=", 1)[0] + "=")]
+        where = offenders[0] if offenders else "--config"
+        if offenders and offenders[0].split("=", 1)[0].split(".")[1] not in TOP_LEVEL:
+            return (f"{where}: unknown config block {key!r}; blocks are: "
+                    f"{', '.join(TOP_LEVEL)}")
+        return f"{where}: unknown config key {key!r} ({text})"
+    return text.removeprefix("flag ")
+
+
+def parse_flags(argv):
+    """absl flag parsing where every failure is one `error:` line and exit status 2."""
+    try:
+        rest = FLAGS(argv)
+        if FLAGS.config is None or FLAGS.workdir is None:
+            fail("--config and --workdir are required: python -m experiments.run "
+                 "--config=experiments/configs/<name>.py[:arg] --workdir=DIR")
+        return rest
+    except SystemExit:
+        raise
+    except Exception as e:  # noqa: BLE001 - config files and overrides raise many types
+        fail(flag_error_message(e, argv))
 
 
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        fail(f"unexpected arguments {argv[1:]}: overrides are --config.BLOCK.KEY=VALUE")
     logging.getLogger("absl").setLevel(logging.WARNING)
     from crimp_jax.train.pipeline import train_and_evaluate
 
     try:
         summary = train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    except (ValueError, DataError, CheckpointMismatchError, NonFiniteLossError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except EXPECTED as e:
+        fail(str(e))
     from crimp_jax.report_console import print_summary
     print_summary(summary)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

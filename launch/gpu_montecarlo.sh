@@ -11,13 +11,13 @@
 set -u
 out=${1:?usage: gpu_montecarlo.sh OUTDIR [TIME_SCALE]}
 k=${2:-1}  # multiplies every time box
-runs=${RUNS_DIR:-/tmp/crimp_gpu_mc}
+runs=${RUNS_DIR:-runs/gpu_montecarlo}
 mkdir -p "$runs" "$out"
-export PYTHONUNBUFFERED=1 CRIMP_CACHE_DIR=${CRIMP_CACHE_DIR:-/tmp/crimp_cache}
+export PYTHONUNBUFFERED=1
 export CRIMP_DATA_DIR=${CRIMP_DATA_DIR:-$PWD/.data}
 py=${PYTHON:-python3}
 run_config=${RUN_CONFIG:-experiments/configs/resnet56_cifar10_crimp.py:crimp,gpu}
-run_overrides=${RUN_OVERRIDES:---config.train.epochs=20 --config.crimp.alternating_epochs=5 --config.crimp.ramp_epochs=3 --config.evaluate.compensation=('off','on')}
+run_overrides=${RUN_OVERRIDES:---config.train.epochs=20 --config.crimp.prune_epochs=5 --config.crimp.ramp_epochs=3 --config.evaluate.compensation=('off','on')}
 bench_config=${BENCH_CONFIG:-experiments/configs/vgg16_cifar10.py:gpu}
 bench_models=${BENCH_MODELS:-vgg16,resnet56}
 bench_flags=${BENCH_FLAGS:---batches=500 --chips=16 --mc_images=10000}

@@ -7,9 +7,9 @@
 set -u
 out=${1:?usage: gpu_results.sh OUTDIR}
 k=${2:-1}  # multiplies every time box
-runs=/tmp/crimp_gpu_runs
+runs=${RUNS_DIR:-runs/gpu_results}
 mkdir -p "$runs" "$out"
-export PYTHONUNBUFFERED=1 CRIMP_CACHE_DIR=/tmp/crimp_cache
+export PYTHONUNBUFFERED=1
 export CRIMP_DATA_DIR=${CRIMP_DATA_DIR:-$PWD/.data}
 py=${PYTHON:-python3}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$runs/device.txt" 2>&1
@@ -27,5 +27,5 @@ timeout $(( 50 * k )) $py -m experiments.bench --config=experiments/configs/vgg1
   --models=vgg16,resnet56 --batches=512 --steps=10 --what=plain,crimp --out="$out/bench.jsonl" \
   > "$runs/bench.log" 2>&1
 echo "bench rc=$? $(( SECONDS - t0 ))s" | tee -a "$runs/status.txt"
-cd "$runs" && tar czf "$out/gpu_results.tgz" --exclude='checkpoints' --exclude='tb' \
+tar czf "$out/gpu_results.tgz" -C "$runs" --exclude='checkpoints' --exclude='tb' \
   --exclude='*.npz' . && ls -la "$out"

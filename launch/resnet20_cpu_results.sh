@@ -17,7 +17,7 @@ python -m launch.sweep --config=$cfg:qp,cpu --root=$root/prune --reuse_fp=$root/
 # The same pruning points with a 7-epoch CRIMP stage.
 python -m launch.sweep --config=$cfg:qp,cpu --root=$root/prune_long --reuse_fp=$root/fp \
   --grid="prune.target_sparsity=0.5,0.8" -- --config.evaluate.chips=0 \
-  --config.crimp.alternating_epochs=5 --config.crimp.ramp_epochs=3 \
+  --config.crimp.prune_epochs=5 --config.crimp.ramp_epochs=3 \
   --config.crimp.finetune_epochs=1 --config.crimp.lr=0.005
 # Issue 5: the four robustness ablations (q: neither/compensation; qv: adaptation/both).
 python -m launch.sweep --config=$cfg:q,cpu --root=$root/robust --reuse_fp=$root/fp --grid=""

@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from crimp_jax.summary import Summary, SummaryError, read_summary
+
 
 def parse_grid(text: str) -> list:
     """'a.b=1,2 c=x' -> [{'a.b': '1', 'c': 'x'}, {'a.b': '2', 'c': 'x'}]."""
@@ -52,12 +54,9 @@ def command(config: str, workdir: Path, point: dict, extra: list) -> list:
 
 
 def finished(workdir: Path) -> bool:
-    path = workdir / "summary.json"
-    if not path.is_file():
-        return False
     try:
-        return not json.loads(path.read_text()).get("partial", False)
-    except json.JSONDecodeError:
+        return not read_summary(workdir).partial
+    except SummaryError:
         return False
 
 
@@ -71,21 +70,17 @@ def seed_float_stage(src: Path, workdir: Path) -> None:
         shutil.copytree(ckpt, dst)
 
 
-def row(name: str, s: dict) -> dict:
-    acc = s.get("accuracy") or {}
-    mc = s.get("montecarlo") or {}
-    head = str(mc.get("headline_sigma", 0.3)).rstrip("0").rstrip(".")
-    mc_head = {c: v.get(head, {}).get("mean") for c, v in (mc.get("curves") or {}).items()}
-    cost = s.get("cost") or {}
-    prune = s.get("prune") or {}
-    return {"point": name, "model": s.get("model"), "method": s.get("ablation"),
-            "fp": acc.get("fp"), "deployed": s.get("test_accuracy"),
-            "engine": acc.get("integer_engine"), "sparsity": prune.get("sparsity"),
-            "crossbars": (prune.get("totals") or {}).get("tiles_after"),
-            "mc_headline": mc_head,
-            "power_x": (cost.get("power_reduction") or {}).get("original"),
-            "area_x": (cost.get("area_reduction") or {}).get("original"),
-            "device": (s.get("device") or {}).get("kind"), "date": s.get("date")}
+def row(name: str, s: Summary) -> dict:
+    h = s.headline_sigma
+    mc_head = {c: (s.mc(c, h) or {}).get("mean") for c in s.curves()} if h is not None else {}
+    xbars = s.crossbars()
+    return {"point": name, "model": s.model, "method": s.method,
+            "fp": s.fp_accuracy, "deployed": s.deployed_accuracy,
+            "engine": s.engine_accuracy, "sparsity": s.sparsity,
+            "crossbars": xbars[1] if xbars else None,
+            "mc_headline": mc_head, "power_x": s.reduction("power"),
+            "area_x": s.reduction("area"), "device": s.get("device.kind"),
+            "date": s.get("date")}
 
 
 def _fmt(v) -> str:
@@ -101,7 +96,7 @@ def _fmt(v) -> str:
 def aggregate(root: Path) -> list:
     rows = []
     for path in sorted(root.glob("*/summary.json")):
-        rows.append(row(path.parent.name, json.loads(path.read_text())))
+        rows.append(row(path.parent.name, read_summary(path)))
     (root / "sweep.json").write_text(json.dumps(rows, indent=1))
     if rows:
         cols = list(rows[0])
@@ -180,7 +175,7 @@ def main(argv=None) -> int:
             print(f"{failures} point(s) failed: see their run.log", file=sys.stderr)
     rows = aggregate(root)
     print(f"aggregated {len(rows)} run(s) into {root / 'sweep.md'}")
-    return 0
+    return 1 if not a.aggregate_only and failures else 0
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ def test_bench_prints_every_measurement(tmp_path):
     assert crimp["crimp_over_plain"] == crimp["crimp_step_s"] / crimp["plain_step_s"] > 0
     assert crimp["variation_draws"] == 2
     assert mc["n_images"] == 60 and mc["n_chips"] == 2 and mc["batch_size"] == 20
-    for method in ("vmap", "loop"):
-        assert mc[f"{method}_ratio_to_plain"] > 0
+    for impl in ("vmap", "loop"):
+        assert mc[f"{impl}_ratio_to_plain"] > 0
     assert engine["engine_images_per_s"] > 0 and engine["fake_quant_images_per_s"] > 0
     for r in rows:
         assert r["platform"] == "cpu" and r["date"].startswith("20")
@@ -37,5 +37,5 @@ def test_bench_rejects_unknown_measurement():
     assert proc.returncode != 0 and "--what" in proc.stderr
     proc = subprocess.run(
         [sys.executable, "-m", "experiments.bench", "--config=experiments/configs/quickstart.py:tiny",
-         "--what=mc", "--mc_methods=scan"], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and "--mc_methods=['scan']" in proc.stderr
+         "--what=mc", "--mc_impls=scan"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "--mc_impls=['scan']" in proc.stderr

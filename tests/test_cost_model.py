@@ -5,15 +5,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from crimp_jax.cost import (CountOptions, cost_setup, cost_summary, default_cost_config,
-                            layer_counts, layer_shapes, load_components, model_cost,
-                            reductions)
+from crimp_jax.cost import (
+    CountOptions,
+    cost_setup,
+    cost_summary,
+    default_cost_config,
+    layer_counts,
+    layer_shapes,
+    load_components,
+    model_cost,
+    reductions,
+)
 from crimp_jax.models import build_model
 from crimp_jax.xbar import XbarSpec
 
 # Toy accelerator: 4x4 crossbars, 3-bit weights on 1-bit cells, differential
 # -> ceil((3-1)/1) = 2 slices x 2 polarities = 4 physical arrays per logical tile.
-TOY_SPEC = XbarSpec(rows=4, cols=4, bits_per_cell=1, weight_bits=3, differential=True)
+TOY_SPEC = XbarSpec(rows=4, cols=4, bits_per_cell=1, differential=True)
+TOY_BITS = 3
 TOY_OPTIONS = CountOptions(adc_columns=2, adcs_per_shift_add=2, multiplier="fp32")
 # Layer a: Dense 6 -> 5 (6 rows: 2 row tiles; 5 cols: 2 col tiles; 4 tiles).
 # Layer b: conv 2x2, 2 -> 3 channels (k2 = 4, 8 rows: 2 row tiles; 3 cols: 1 col tile; 2 tiles).
@@ -31,7 +40,7 @@ TOY_FIGURES = {
 
 
 def toy_cost(masks=None, pruning="crimp", scale="float"):
-    return model_cost(TOY_SHAPES, TOY_SPEC, masks, pruning=pruning, scale=scale,
+    return model_cost(TOY_SHAPES, TOY_SPEC, TOY_BITS, masks, pruning=pruning, scale=scale,
                       options=TOY_OPTIONS, components=load_components(TOY_FIGURES))
 
 
@@ -80,9 +89,9 @@ def test_toy_crimp_repacking():
                               "shift_add": 16, "alignment_unit": 0, "fp32_mult": 8}
 
 
-def test_toy_irregular_and_filter():
+def test_toy_unstructured_and_filter():
     masks = toy_masks()
-    irr = toy_cost(masks, pruning="irregular", scale="po2")
+    irr = toy_cost(masks, pruning="unstructured", scale="po2")
     # a: columns 0-3 keep 4 weights -> 1 tile; column 4 keeps 6 -> 2 tiles; b: 4 per column -> 1.
     assert irr["tiles"] == 4
     # one alignment unit per physical crossbar of a pruned layer
@@ -103,18 +112,23 @@ def vgg16_params():
 
 def test_dense_vgg16_tiles_from_abstract_shapes():
     params = vgg16_params()  # ShapeDtypeStructs only: no parameter values
-    one_cell = XbarSpec(bits_per_cell=8, weight_bits=8, differential=False)  # 1 cell per weight
-    cost = model_cost(params, one_cell, pruning="none")
+    one_cell = XbarSpec(bits_per_cell=8, differential=False)  # 1 cell per 8-bit weight
+    cost = model_cost(params, one_cell, 8, pruning="none")
     expected = [1, 5, 5, 9, 18, 36, 36, 72] + [144] * 5 + [4]
     assert [l["tiles"] for l in cost["layers"].values()] == expected
     assert cost["tiles"] == 906 and cost["crossbars"] == 906
     # default: 8-bit weights on 2-bit cells, differential -> 4 slices x 2 polarities
-    cost = model_cost(params, XbarSpec(), pruning="none")
+    cost = model_cost(params, XbarSpec(), 8, pruning="none")
     assert cost["tiles"] == 906 and cost["crossbars"] == 906 * 8 == 7248
+    # per-layer bits: 4-bit weights take 2 slices, so a W4 layer needs half the crossbars
+    bits = {p: 4 if p == "conv5/conv/kernel" else 8 for p in cost["layers"]}
+    mixed = model_cost(params, XbarSpec(), bits, pruning="none")
+    assert mixed["layers"]["conv5/conv/kernel"]["counts"]["crossbar"] == 36 * 2 * 2
+    assert mixed["crossbars"] == 7248 - 36 * 4
 
 
 def test_more_pruning_never_raises_any_count_power_or_area():
-    spec = XbarSpec(rows=18, cols=8, bits_per_cell=2, weight_bits=8, channel_aligned=True)
+    spec = XbarSpec(rows=18, cols=8, bits_per_cell=2, channel_aligned=True)
     shapes = {"c/kernel": (3, 3, 8, 20), "d/kernel": (40, 12)}
     comps = load_components()
     rng = np.random.default_rng(0)
@@ -127,9 +141,9 @@ def test_more_pruning_never_raises_any_count_power_or_area():
         for keep in (1.0, 0.8, 0.5, 0.3, 0.1, 0.0):
             masks = {p: (v >= np.quantile(v, 1 - keep) if keep > 0 else np.zeros_like(v))
                      .astype(np.float32) for p, v in scores.items()}
-            costs = {(k, sc): model_cost(shapes, spec, masks, pruning=k, scale=sc,
+            costs = {(k, sc): model_cost(shapes, spec, 8, masks, pruning=k, scale=sc,
                                          components=comps)
-                     for k in ("crimp", "irregular", "filter") for sc in ("po2", "float")}
+                     for k in ("crimp", "unstructured", "filter") for sc in ("po2", "float")}
             if prev is not None:
                 for key, c in costs.items():
                     p = prev[key]
@@ -144,9 +158,9 @@ def test_more_pruning_never_raises_any_count_power_or_area():
 
 
 def test_override_changes_totals_and_unknown_keys_error():
-    base = model_cost(TOY_SHAPES, TOY_SPEC, pruning="none", scale="float",
+    base = model_cost(TOY_SHAPES, TOY_SPEC, TOY_BITS, pruning="none", scale="float",
                       components=load_components())
-    cheaper_adc = model_cost(TOY_SHAPES, TOY_SPEC, pruning="none", scale="float",
+    cheaper_adc = model_cost(TOY_SHAPES, TOY_SPEC, TOY_BITS, pruning="none", scale="float",
                              components=load_components({"adc.power_mw": 1.0}))
     n_adc = base["counts"]["adc"]
     assert cheaper_adc["total_power_mw"] == pytest.approx(base["total_power_mw"] - n_adc * 1.0)
@@ -157,15 +171,19 @@ def test_override_changes_totals_and_unknown_keys_error():
         load_components({"adcs.power_mw": 1.0})
     with pytest.raises(ValueError, match=r"unknown field 'power' for cost component 'adc'"):
         load_components({"adc": {"power": 1.0}})
-    with pytest.raises(ValueError, match=r"unknown cost keys \['adc_cols'\]"):
+    with pytest.raises(ValueError, match=r"unknown cost key\(s\) \['adc_cols'\]"):
         cost_setup({"adc_cols": 64})
     with pytest.raises(ValueError, match=r"pruning='column': expected one of"):
-        layer_counts((4, 4), TOY_SPEC, pruning="column")
+        layer_counts((4, 4), TOY_SPEC, TOY_BITS, pruning="column")
+    with pytest.raises(ValueError, match=r"cost.components.adc.power_mw=nan: expected a finite"):
+        load_components({"adc.power_mw": float("nan")})
+    with pytest.raises(ValueError, match=r"cost.components.adc.per=0: expected a finite number > 0"):
+        load_components({"adc.per": 0})
 
 
 def test_adc_sharing_option():
-    one = layer_counts((3, 3, 16, 128), XbarSpec(), options=CountOptions(adc_columns=128))
-    eight = layer_counts((3, 3, 16, 128), XbarSpec(), options=CountOptions(adc_columns=16))
+    one = layer_counts((3, 3, 16, 128), XbarSpec(), 8, options=CountOptions(adc_columns=128))
+    eight = layer_counts((3, 3, 16, 128), XbarSpec(), 8, options=CountOptions(adc_columns=16))
     assert eight["counts"]["adc"] == 8 * one["counts"]["adc"]
 
 
@@ -180,12 +198,12 @@ def test_reductions_and_summary_on_tiny_cnn():
         if len(shape) == 4:
             m[:, :, : shape[2] // 2, :] = 0.0  # half the input channels pruned everywhere
         masks[path] = m
-    res = reductions(params, spec, masks, cfg=default_cost_config())
-    assert set(res["power_reduction"]) == {"original", "quant_float", "irregular"}
+    res = reductions(params, spec, 8, masks, cfg=default_cost_config())
+    assert set(res["power_reduction"]) == {"original", "quant_float", "unstructured"}
     assert res["crimp"]["tiles"] < res["crimp"]["dense_tiles"]
     for ratios in (res["power_reduction"], res["area_reduction"]):
         assert ratios["original"] > ratios["quant_float"] > 1.0  # FP32 mult costs more than INT32
-        assert ratios["irregular"] > 1.0
+        assert ratios["unstructured"] > 1.0
     summary = cost_summary(res)
     assert summary["power_reduction"] == res["power_reduction"]
     assert summary["crossbars"] == res["crimp"]["crossbars"]

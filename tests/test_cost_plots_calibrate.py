@@ -15,7 +15,7 @@ SHAPES = {"conv0/conv/kernel": (3, 3, 8, 16), "conv1/conv/kernel": (3, 3, 16, 32
 
 def test_figures_are_labelled(tmp_path):
     masks = synthetic_masks(SHAPES, SPEC, 0.75)
-    res = reductions(SHAPES, SPEC, masks)
+    res = reductions(SHAPES, SPEC, 8, masks)
     fig = cost_breakdown_figure(res)
     assert fig._suptitle.get_text()
     for ax in fig.axes:
@@ -54,8 +54,8 @@ def test_markdown_renders_from_a_calibration_dict():
            "crimp_tiles": 134, "dense_crossbars": 7248, "crimp_crossbars": 1072,
            "crossbar_keep_fraction": 0.148, "original_power_mw": 1.0, "original_area_um2": 1.0,
            "crimp_power_mw": 1.0, "crimp_area_um2": 1.0,
-           "power_reduction": {"original": 13.0, "quant_float": 12.0, "irregular": 1.5},
-           "area_reduction": {"original": 30.5, "quant_float": 17.5, "irregular": 3.2},
+           "power_reduction": {"original": 13.0, "quant_float": 12.0, "unstructured": 1.5},
+           "area_reduction": {"original": 30.5, "quant_float": 17.5, "unstructured": 3.2},
            "crossbar_only_reduction": {"power": 6.8, "area": 6.8},
            "multiplier_share_of_crossbar_side": {"power": 0.9, "area": 3.5},
            "paper_implied_multiplier_share": {"power": 1.9, "area": 1.8},

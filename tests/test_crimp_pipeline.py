@@ -1,5 +1,8 @@
-"""The integrated CRIMP process end to end on a tiny config: every stage, one trace, exact resume."""
+"""The integrated CRIMP process end to end on synthetic data: every stage, one trace, exact
+resume (folded and BatchNorm-kept stages), the training chip equal to the Monte Carlo chip,
+and the second stage's learning-rate schedule."""
 
+import dataclasses
 import json
 
 import jax
@@ -7,30 +10,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from crimp_jax.models.fold import init_folded
-from crimp_jax.train import pipeline
+from crimp_jax.config import parse_config
+from crimp_jax.models import build_model
+from crimp_jax.train import analysis, pipeline
+from crimp_jax.train import crimp as crimp_mod
 from crimp_jax.train.checkpoint import StageCheckpointer
-from crimp_jax.train.crimp import crimp_task, init_crimp_state
-from crimp_jax.train.loop import DeviceData, make_train_step
-from experiments.configs import quickstart
-from tests.conftest import needs_data
+from crimp_jax.train.crimp import StageModels, crimp_task, init_crimp_state
+from crimp_jax.train.loop import DeviceData, cross_entropy, make_train_step
+from crimp_jax.utils.blocks import ConfigError
+from tests.conftest import tiny_config
 
 
-def tiny(**over):
-    c = quickstart.get_config("tiny")
-    with c.unlocked():
-        c.train.quiet = True
-        for dotted, v in over.items():
-            block, key = dotted.split("__")
-            setattr(getattr(c, block), key, v)
-    return c
-
-
-@needs_data
 def test_whole_chain_writes_every_section(tmp_path):
-    s = pipeline.train_and_evaluate(tiny(), tmp_path)
+    s = pipeline.train_and_evaluate(tiny_config(), tmp_path)
     on_disk = json.loads((tmp_path / "summary.json").read_text())
-    assert on_disk["partial"] is False and on_disk["ablation"] == "crimp"
+    assert on_disk["partial"] is False and on_disk["method"] == "crimp"
+    assert on_disk["schema"] == 2 and on_disk["config"]["data"]["source"] == "synthetic"
     acc = on_disk["accuracy"]
     assert acc["integer_engine"] == acc["fake_quant"] == s["test_accuracy"]
     assert acc["engine_agreement"] == 1.0 and acc["max_logit_diff"] == 0.0
@@ -46,38 +41,56 @@ def test_whole_chain_writes_every_section(tmp_path):
         assert (tmp_path / f).stat().st_size > 0
 
 
-@needs_data
-def test_crimp_train_step_traces_once():
-    c = tiny()
-    train, _ = pipeline.load_data(c)
+def _stage(c, n=100):
+    """(run, StageModels, float-stage state, device data) of tiny_cnn at init on synthetic data."""
+    from crimp_jax.data import load_splits
+    run = parse_config(c)
+    train, _ = load_splits(run.data)
     data = DeviceData.put(train)
-    model_f, folded = init_folded("tiny_cnn", data.images, jax.random.key(0))
-    task = crimp_task(c, model_f, 4)
+    models = StageModels("tiny_cnn", build_model("tiny_cnn"), build_model("tiny_cnn", folded=True))
+    fp = pipeline.init_fp_state(run, models.bn, pipeline.fp_task(run, models.bn, 1).tx)
+    return run, models, fp, DeviceData(data.images[:n], data.labels[:n])
+
+
+@pytest.mark.parametrize("batchnorm", ["folded", "fold_per_step"])
+def test_crimp_train_step_traces_once_across_phases(batchnorm):
+    """4 steps per epoch: dense, zerorize, recover, zerorize epochs and, with BatchNorm kept,
+    the switch to frozen statistics: one trace."""
+    c = tiny_config(**{"crimp.dense_epochs": 1, "crimp.prune_epochs": 3,
+                       "crimp.batchnorm": batchnorm, "crimp.bn_freeze_epochs": 1.0,
+                       "crimp.variation_start_epochs": 1.0, "crimp.variation_ramp_epochs": 1.0})
+    run, models, fp, data = _stage(c, 100)
+    task = crimp_task(run, models, 4)
     traces, forward = [], task.forward
 
     def counting_forward(*args):
         traces.append(1)
         return forward(*args)
 
-    task = task.__class__(task.name, counting_forward, task.tx, task.epochs, task.schedule)
-    state = init_crimp_state(c, model_f, folded, data.images[:50], task.tx)
-    step = make_train_step(task, 50, 0.0, True, 1)
+    task = dataclasses.replace(task, forward=counting_forward)
+    before = np.asarray(jax.tree.leaves(fp.model_state["batch_stats"])[0])  # (donated below)
+    state = init_crimp_state(run, models, fp, data.images[:50], task.tx)
+    step = make_train_step(task, 25, 0.0, True, 1)
     perm = jnp.arange(len(data))
-    for i in range(4):  # crosses the zerorize -> recover boundary: still one trace
+    for i in range(16):
         state, m = step(state, data.images, data.labels, perm, jnp.int32(i % 4),
                         jax.random.key(i))
     assert np.isfinite(float(m[0]))
     assert len(traces) == 1
+    if batchnorm == "fold_per_step":
+        # the running statistics moved in the first three epochs and froze in the last
+        assert not np.allclose(jax.tree.leaves(state.model_state["batch_stats"])[0], before)
 
 
-@needs_data
-def test_resume_mid_zerorize_equals_uninterrupted(tmp_path):
-    over = dict(crimp__alternating_epochs=3, evaluate__chips=0, evaluate__engine=False)
-    full = pipeline.train_and_evaluate(tiny(**over), tmp_path / "full")
+@pytest.mark.parametrize("batchnorm", ["folded", "fold_per_step"])
+def test_resume_mid_stage_equals_uninterrupted(tmp_path, batchnorm):
+    over = {"crimp.prune_epochs": 3, "evaluate.chips": 0, "evaluate.engine": False,
+            "crimp.batchnorm": batchnorm, "crimp.optimizer": "sgd", "crimp.lr": 0.01}
+    full = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "full")
     # Stop after float epoch 1 + the first (zerorize) CRIMP epoch, then resume.
-    cut = pipeline.train_and_evaluate(tiny(**over), tmp_path / "cut", stop_after_epoch=2)
+    cut = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "cut", stop_after_epoch=2)
     assert cut == {"interrupted": True, "stage": "crimp"}
-    resumed = pipeline.train_and_evaluate(tiny(**over), tmp_path / "cut")
+    resumed = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "cut")
     assert resumed["test_accuracy"] == full["test_accuracy"]
     assert resumed["prune"]["sparsity"] == full["prune"]["sparsity"]
 
@@ -90,100 +103,192 @@ def test_resume_mid_zerorize_equals_uninterrupted(tmp_path):
 
     (sa, a), (sb, b) = last(tmp_path / "full"), last(tmp_path / "cut")
     assert sa == sb == 3 * 4
-    jax.tree.map(np.testing.assert_array_equal, a, b)  # params, thresholds, masks, momentum
+    # params, thresholds, masks, momentum and (BN kept) the running statistics
+    jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
-def test_bad_method_and_sigma_rejected_before_compile(tmp_path):
-    with pytest.raises(ValueError, match="method='qpv'"):
-        pipeline.validate_blocks(_with(method="qpv"))
-    with pytest.raises(ValueError, match="variation.sigma"):
-        pipeline.validate_blocks(_with(**{"variation.sigma": 0.0}))
-    with pytest.raises(ValueError, match="sigma=-0.1"):
-        pipeline.validate_blocks(_with(**{"variation.sigma": -0.1}))
-    with pytest.raises(ValueError, match="'conv99'"):
-        pipeline.validate_blocks(_with(**{"quant.weight_rules": (("conv99", 4),)}))
-    with pytest.raises(ValueError, match="'stem/'"):  # tiny_cnn has no stem
-        pipeline.validate_blocks(_with(**{"prune.exclude": ("stem/",)}))
-    with pytest.raises(ValueError, match="ramp_steps"):
-        pipeline.validate_blocks(_with(**{"crimp.ramp_epochs": 3}))
-    with pytest.raises(ValueError, match="evaluate.compensation"):
-        pipeline.validate_blocks(_with(**{"evaluate.compensation": ("maybe",)}))
-    for bad in (0, -2):  # (a float or bool is refused by the typed ConfigDict field itself)
-        with pytest.raises(ValueError, match=rf"crimp.variation_draws={bad!r}: expected an int"):
-            pipeline.validate_blocks(_with(**{"crimp.variation_draws": bad}))
-    with pytest.raises(ValueError, match="crimp.draws_method='scan': expected one of"):
-        pipeline.validate_blocks(_with(**{"crimp.draws_method": "scan"}))
-    with pytest.raises(ValueError, match="variation_draws=2: only methods that train"):
-        pipeline.validate_blocks(_with(method="qp", **{"crimp.variation_draws": 2,
-                                                       "variation.sigma": 0.0}))
+def test_bad_values_rejected_before_compile():
+    cases = [({"method": "qpv"}, "method='qpv'"),
+             ({"variation.sigma": 0.0}, "variation.sigma"),
+             ({"variation.sigma": -0.1}, "sigma=-0.1"),
+             ({"quant.weight_rules": (("conv99", 4),)}, "'conv99'"),
+             ({"prune.exclude": ("stem/",)}, "'stem/'"),  # tiny_cnn has no stem
+             ({"crimp.ramp_epochs": 3}, "crimp.ramp_epochs=3: expected <= crimp.prune_epochs"),
+             ({"evaluate.compensation": ("maybe",)}, "evaluate.compensation"),
+             ({"crimp.variation_draws": 0}, r"crimp.variation_draws=0: expected an int >= 1"),
+             ({"crimp.draws_impl": "scan"}, "crimp.draws_impl='scan': expected one of"),
+             ({"method": "qp", "crimp.variation_draws": 2, "variation.sigma": 0.0},
+              "variation_draws=2: only methods that train"),
+             ({"crimp.bn_freeze_epochs": 5.0}, "crimp.bn_freeze_epochs=5.0: expected <="),
+             ({"train.batch_size": 500}, "train.batch_size=500: expected <= the 200")]
+    for over, msg in cases:
+        with pytest.raises(ConfigError, match=msg):
+            pipeline.validate_config(tiny_config(**over))
 
 
-def _with(**over):
-    c = quickstart.get_config("tiny")
-    with c.unlocked():
-        for dotted, v in over.items():
-            node = c
-            *parents, key = dotted.split(".")
-            for p in parents:
-                node = getattr(node, p)
-            setattr(node, key, v)
-    return c
+def test_training_chip_equals_the_monte_carlo_chip():
+    """For the same key, the chip a training step draws (inside the task's forward) and the chip
+    Monte Carlo programs give identical effective kernels: the same masks (pruned rows absent,
+    stuck-at faults and a finite on/off ratio on) and the same per-layer weight bits (a W4 and
+    a W8 layer)."""
+    c = tiny_config(**{"quant.weight_rules": (("conv1", 4),), "variation.sa0_rate": 0.02,
+                       "variation.sa1_rate": 0.05, "variation.on_off_ratio": 20.0,
+                       "crimp.dense_epochs": 0, "crimp.prune_epochs": 1})
+    run, models, fp, data = _stage(c, 50)
+    task = crimp_task(run, models, 2)
+    state = init_crimp_state(run, models, fp, data.images, task.tx)
+    step = make_train_step(task, 25, 0.0, False, 1)
+    for i in range(2):  # zerorize steps: masks set, latent weights pruned
+        state, _ = step(state, data.images, data.labels, jnp.arange(50), jnp.int32(i),
+                        jax.random.key(i))
+    key = jax.random.key(7)
+    seen = {}
+    real = crimp_mod.fake_quant_apply
+
+    def spy(model, params, qstate, images, qcfg, weight_transform=None):
+        from crimp_jax.quant import quantize_weights_int
+        seen["train"] = weight_transform(quantize_weights_int(model, params, qstate, qcfg))
+        return real(model, params, qstate, images, qcfg, weight_transform=weight_transform)
+
+    crimp_mod.fake_quant_apply = spy
+    try:
+        task.forward(state.params, state.model_state, state.opt_state, data.images[:4], True,
+                     key, state.step)
+    finally:
+        crimp_mod.fake_quant_apply = real
+    p, qs = crimp_mod.deployed_folded(run, models, state), state.params["quant"]
+    masks = analysis.flat_masks(crimp_mod.masks_of(state.opt_state))
+    from crimp_jax.quant import quantize_weights_int
+    qe = quantize_weights_int(models.folded, p, qs, run.quant)
+    chip, _ = analysis.chip_and_apply(models.folded, run.quant, run.variation, run.xbar)
+    mc = chip(key, p, qs, qe, masks, jnp.float32(run.variation.sigma))["k"]
+    bits = analysis.kernel_bits(models.folded, run.quant)
+    assert bits["conv1/conv/kernel"] == 4 and bits["conv2/conv/kernel"] == 8
+    assert set(seen["train"]) == set(mc)
+    for path in mc:
+        np.testing.assert_array_equal(np.asarray(seen["train"][path]), np.asarray(mc[path]))
+    m = masks["conv1/conv/kernel"]
+    assert 0 < float(m.mean()) < 1  # the W4 layer is pruned: masks matter in this comparison
+    assert np.all(np.asarray(mc["conv1/conv/kernel"])[np.asarray(m) == 0] == 0)
 
 
-def _tiny_folded():
-    rng = np.random.default_rng(0)
-    images = jnp.asarray(rng.integers(0, 256, (16, 32, 32, 3)), jnp.uint8)
-    labels = jnp.asarray(rng.integers(0, 10, (16,)), jnp.int32)
-    model_f, folded = init_folded("tiny_cnn", images, jax.random.key(0))
-    return model_f, folded, images, labels
+def test_step_schedule_decays_at_the_crimp_stage_milestones():
+    """crimp.schedule='step' with fractional milestones: the rate drops at half and three
+    quarters of the *crimp* stage (8 epochs: after epochs 4 and 6), not of the float stage."""
+    c = tiny_config(**{"crimp.schedule": "step", "crimp.optimizer": "sgd", "crimp.lr": 0.1,
+                       "crimp.dense_epochs": 2, "crimp.prune_epochs": 3,
+                       "crimp.finetune_epochs": 3, "crimp.step_milestones": (0.5, 0.75)})
+    run = parse_config(c)
+    _, schedule = crimp_mod.make_crimp_optimizer(run.crimp, steps_per_epoch=10)
+    lrs = [float(schedule(s)) for s in (0, 39, 40, 59, 60, 79)]
+    np.testing.assert_allclose(lrs, [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
+    # the float stage resolves its own milestones against its own epochs
+    from crimp_jax.train.optim import make_schedule
+    t = dataclasses.replace(run.train, schedule="step", step_milestones=(0.5,), epochs=4)
+    fp = make_schedule(t, 10, t.epochs)
+    assert float(fp(19)) == pytest.approx(0.05) and float(fp(20)) == pytest.approx(0.005)
+
+
+def test_cosine_holds_the_peak_until_the_ramp_ends_after_warmup():
+    from crimp_jax.train.optim import OptimSpec, make_schedule
+    s = make_schedule(OptimSpec(lr=0.2, warmup_epochs=1.0, hold_epochs=2.0), 10, 6)
+    assert float(s(0)) == 0.0 and float(s(5)) == pytest.approx(0.1)
+    assert float(s(10)) == pytest.approx(0.2) and float(s(29)) == pytest.approx(0.2)
+    assert 0.0 < float(s(45)) < 0.2 and float(s(60)) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_variation_sigma_starts_after_the_ramp_and_rises_linearly():
+    run = parse_config(tiny_config(**{"crimp.variation_start_epochs": 2.0,
+                                      "crimp.variation_ramp_epochs": 1.0}))
+    got = [float(crimp_mod.training_sigma(run, s, 10)) for s in (0, 19, 20, 25, 30, 50)]
+    np.testing.assert_allclose(got, [0, 0, 0, 0.15, 0.3, 0.3], atol=1e-7)
+
+
+def test_distillation_loss_golden_values():
+    s = jnp.asarray([[2.0, 0.0]])
+    t = jnp.asarray([[0.0, 2.0]])
+    y = jnp.asarray([0])
+    ce = float(cross_entropy(s, y))
+    assert float(crimp_mod.distillation_loss(s, t, y, 0.0, 4.0)) == pytest.approx(ce)
+    # T = 1: KL(softmax(t) || softmax(s)) by hand
+    pt, ps = np.exp([0, 2]) / np.exp([0, 2]).sum(), np.exp([2, 0]) / np.exp([2, 0]).sum()
+    kl = float(np.sum(pt * np.log(pt / ps)))
+    got = float(crimp_mod.distillation_loss(s, t, y, 0.5, 1.0))
+    assert got == pytest.approx(0.5 * ce + 0.5 * kl, rel=1e-5)
+
+
+def _tiny_state(c):
+    run, models, fp, data = _stage(c, 16)
+    return run, models, fp, data.images, data.labels
 
 
 def test_variation_draws_average_loss_and_gradient_over_k_chips():
     """K = 2 draws: logits are the two single-draw forwards (keys fold_in(key, d)) stacked, the
     loss is their mean loss and the gradient their mean gradient; 'vmap' == 'unroll'."""
-    from crimp_jax.train.loop import cross_entropy
-    model_f, folded, images, labels = _tiny_folded()
-    c1, c2 = _with(), _with(**{"crimp.variation_draws": 2})
-    t1, t2 = crimp_task(c1, model_f, 4), crimp_task(c2, model_f, 4)
-    state = init_crimp_state(c1, model_f, folded, images, t1.tx)
+    run1, models, fp, images, labels = _tiny_state(tiny_config())
+    run2 = parse_config(tiny_config(**{"crimp.variation_draws": 2}))
+    t1, t2 = crimp_task(run1, models, 4), crimp_task(run2, models, 4)
+    state = init_crimp_state(run1, models, fp, images, t1.tx)
     key = jax.random.key(7)
+    fwd = jax.jit(lambda task, p, k: task.forward(p, {}, state.opt_state, images, True, k, 8)[0],
+                  static_argnums=0)
 
     def loss(task, params, k):
-        logits, _ = task.forward(params, {}, state.opt_state, images, True, k)
-        return cross_entropy(logits, labels)
+        return cross_entropy(task.forward(params, {}, state.opt_state, images, True, k, 8)[0],
+                             labels)
 
-    logits2, _ = t2.forward(state.params, {}, state.opt_state, images, True, key)
-    singles = [t1.forward(state.params, {}, state.opt_state, images, True,
-                          jax.random.fold_in(key, d))[0] for d in (0, 1)]
+    logits2 = fwd(t2, state.params, key)
+    singles = [fwd(t1, state.params, jax.random.fold_in(key, d)) for d in (0, 1)]
     assert logits2.shape == (2, 16, 10)
     np.testing.assert_allclose(logits2, jnp.stack(singles), rtol=1e-5, atol=1e-5)
     assert not np.allclose(singles[0], singles[1])  # two different chips
-    t3 = crimp_task(_with(**{"crimp.variation_draws": 2, "crimp.draws_method": "vmap"}),
-                    model_f, 4)
-    logits3, _ = t3.forward(state.params, {}, state.opt_state, images, True, key)
-    np.testing.assert_allclose(logits3, logits2, rtol=1e-5, atol=1e-5)  # vmap == unrolled
-    l2, g2 = jax.value_and_grad(lambda p: loss(t2, p, key))(state.params)
-    parts = [jax.value_and_grad(lambda p, d=d: loss(t1, p, jax.random.fold_in(key, d)))(
-        state.params) for d in (0, 1)]
+    t3 = crimp_task(parse_config(tiny_config(**{"crimp.variation_draws": 2,
+                                                "crimp.draws_impl": "vmap"})), models, 4)
+    np.testing.assert_allclose(fwd(t3, state.params, key), logits2, rtol=1e-5, atol=1e-5)
+    l2, g2 = jax.jit(jax.value_and_grad(lambda p: loss(t2, p, key)))(state.params)
+    g1 = jax.jit(jax.value_and_grad(lambda p, k: loss(t1, p, k)))
+    parts = [g1(state.params, jax.random.fold_in(key, d)) for d in (0, 1)]
     np.testing.assert_allclose(l2, (parts[0][0] + parts[1][0]) / 2, rtol=1e-5)
     jax.tree.map(lambda a, b, c: np.testing.assert_allclose(a, (b + c) / 2, rtol=1e-3,
                                                             atol=1e-5),
                  g2, parts[0][1], parts[1][1])
     # K = 1 keeps the single-draw path: the key itself, not fold_in(key, 0).
-    one, _ = t1.forward(state.params, {}, state.opt_state, images, True, key)
-    assert one.shape == (16, 10)
+    assert fwd(t1, state.params, key).shape == (16, 10)
     # Evaluation ignores K: the deployed model on ideal devices.
-    ev2, _ = t2.forward(state.params, {}, state.opt_state, images, False, key)
-    ev1, _ = t1.forward(state.params, {}, state.opt_state, images, False, key)
-    np.testing.assert_array_equal(ev2, ev1)
+    ev = [t.forward(state.params, {}, state.opt_state, images, False, key, 0)[0] for t in (t1, t2)]
+    np.testing.assert_array_equal(ev[0], ev[1])
 
 
 def test_train_step_with_variation_draws_counts_accuracy_per_image():
-    model_f, folded, images, labels = _tiny_folded()
-    c = _with(**{"crimp.variation_draws": 3})
-    task = crimp_task(c, model_f, 4)
-    state = init_crimp_state(c, model_f, folded, images, task.tx)
+    run, models, fp, images, labels = _tiny_state(tiny_config(**{"crimp.variation_draws": 3}))
+    task = crimp_task(run, models, 4)
+    state = init_crimp_state(run, models, fp, images, task.tx)
     step = make_train_step(task, 8, 0.0, False, 1)
     state, m = step(state, images, labels, jnp.arange(16), jnp.int32(0), jax.random.key(0))
     state, m = step(state, images, labels, jnp.arange(16), jnp.int32(1), jax.random.key(0))
     assert np.isfinite(float(m[0])) and 0 <= float(m[1]) <= 8  # correct of 8 images, not 24
+
+
+def test_fold_per_step_training_matches_the_bn_model_and_deploys_folded():
+    """BatchNorm kept: evaluation folds with the running statistics, which at the start of the
+    stage equal the float model's, so the stage starts from the float model's function; the
+    batch statistics recorded for folding are the BN layers' input moments."""
+    c = tiny_config(**{"crimp.batchnorm": "fold_per_step"})
+    run, models, fp, data = _stage(c, 32)
+    stats = crimp_mod.batch_statistics(models.bn, {**fp.params, **fp.model_state}, data.images)
+    assert set(stats) == {"conv0", "conv1", "conv2"}
+    x = models.bn.apply({**fp.params, **fp.model_state}, data.images, train=True,
+                        mutable=["batch_stats"])[1]["batch_stats"]
+    # flax's updated running mean = 0.9 * old (0) + 0.1 * batch mean
+    np.testing.assert_allclose(np.asarray(x["conv0"]["bn"]["mean"]),
+                               0.1 * np.asarray(stats["conv0"]["bn"]["mean"]), rtol=1e-4,
+                               atol=1e-5)
+    task = crimp_task(run, models, 4)
+    state = init_crimp_state(run, models, fp, data.images, task.tx)
+    ev, _ = task.forward(state.params, state.model_state, state.opt_state, data.images, False,
+                         jax.random.key(0), 0)
+    from crimp_jax.models.fold import fold_batchnorm
+    from crimp_jax.quant import fake_quant_apply
+    folded = fold_batchnorm(fp.params["params"], fp.model_state["batch_stats"], "tiny_cnn")
+    want = fake_quant_apply(models.folded, folded, state.params["quant"], data.images, run.quant)
+    np.testing.assert_array_equal(np.asarray(ev), np.asarray(want))

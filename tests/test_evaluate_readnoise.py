@@ -49,8 +49,8 @@ def test_loop_and_vmap_agree_with_per_batch_reads(setup):
     s = setup
     args = (s["folded"], s["qstate"], s["qe"], None, jnp.float32(0.0))
     kw = dict(chip_args=args, n_chips=4, batch_size=10, seed=5, per_batch=True)
-    loop = evaluate_chips(s["apply"], s["chip"], s["images"], s["labels"], method="loop", **kw)
-    vmap = evaluate_chips(s["apply"], s["chip"], s["images"], s["labels"], method="vmap",
+    loop = evaluate_chips(s["apply"], s["chip"], s["images"], s["labels"], impl="loop", **kw)
+    vmap = evaluate_chips(s["apply"], s["chip"], s["images"], s["labels"], impl="vmap",
                           chip_chunk=2, **kw)
     np.testing.assert_array_equal(loop, vmap)
     assert loop.std() > 0  # read noise alone makes chips differ at sigma 0

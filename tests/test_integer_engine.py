@@ -8,8 +8,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from crimp_jax.integer import (compare_engine, convert, engine_apply, engine_throughput,
-                              make_engine, rounding_shift)
+from crimp_jax.integer import (
+    compare_engine,
+    convert,
+    engine_apply,
+    engine_throughput,
+    make_engine,
+    rounding_shift,
+)
 from crimp_jax.integer.engine import device_arrays
 from crimp_jax.models import CIFAR10_STD, build_model
 from crimp_jax.models.fold import stem_name

@@ -6,7 +6,6 @@ import pytest
 
 from crimp_jax.report_console import summary_lines
 from launch import sweep
-from tests.conftest import needs_data
 
 
 def test_parse_grid_is_the_cartesian_product():
@@ -19,7 +18,7 @@ def test_parse_grid_is_the_cartesian_product():
 
 
 def _summary(acc, sigma_mean=None, partial=False):
-    s = {"model": "tiny_cnn", "ablation": "crimp", "accuracy": {"fp": 0.5, "integer_engine": acc},
+    s = {"model": "tiny_cnn", "method": "crimp", "accuracy": {"fp": 0.5, "integer_engine": acc},
          "test_accuracy": acc, "partial": partial, "device": {"kind": "cpu"}, "date": "2026"}
     if sigma_mean is not None:
         s["montecarlo"] = {"headline_sigma": 0.3, "curves": {"both": {"0.3": {"mean": sigma_mean}}}}
@@ -47,7 +46,7 @@ def test_dry_run_shards_and_aggregates(tmp_path, capsys):
 
 
 def test_console_summary_when_the_float_stage_was_reused():
-    s = {"model": "resnet20", "num_params": 1, "ablation": "q", "train_images": 1,
+    s = {"model": "resnet20", "num_params": 1, "method": "q", "train_images": 1,
          "test_images": 1, "accuracy": {"fp": 0.5}, "wall_s": 3.0, "epoch_s_median": None,
          "device": {"kind": "cpu", "platform": "cpu"}}
     assert "float stage reused" in summary_lines(s)[-1]
@@ -55,7 +54,6 @@ def test_console_summary_when_the_float_stage_was_reused():
     assert "1.23 s/epoch" in summary_lines(s)[-1]
 
 
-@needs_data
 def test_gpu_montecarlo_script_runs_end_to_end_at_tiny_size(tmp_path):
     """launch/gpu_montecarlo.sh (prepared for a lent GPU) with the tiny configs on CPU: the run
     reports both compensation curves, the bench line its ratio, and the archive holds both."""
@@ -68,9 +66,10 @@ def test_gpu_montecarlo_script_runs_end_to_end_at_tiny_size(tmp_path):
     env = os.environ | {
         "RUNS_DIR": str(tmp_path / "runs"), "PYTHON": sys.executable,
         "RUN_CONFIG": "experiments/configs/quickstart.py:tiny",
-        "RUN_OVERRIDES": "--config.evaluate.compensation=('off','on') --config.train.quiet=True",
+        "RUN_OVERRIDES": "--config.evaluate.compensation=('off','on') --config.train.quiet=True "
+                         "--config.data.source=synthetic",
         "BENCH_CONFIG": "experiments/configs/quickstart.py:tiny", "BENCH_MODELS": "tiny_cnn",
-        "BENCH_FLAGS": "--batches=20 --chips=2 --mc_images=40 --mc_methods=loop"}
+        "BENCH_FLAGS": "--batches=20 --chips=2 --mc_images=40 --mc_impls=loop"}
     out = tmp_path / "out"
     proc = subprocess.run(["bash", "launch/gpu_montecarlo.sh", str(out)], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=600)

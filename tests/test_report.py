@@ -13,7 +13,7 @@ import pytest
 
 from crimp_jax.cost import cost_summary, reductions
 from crimp_jax.models import build_model
-from crimp_jax.prune import PruneConfig, crimp_masks, layer_table, totals
+from crimp_jax.prune import PruneSpec, crimp_masks, layer_table, totals
 from crimp_jax.utils.paths import flatten, kernel_paths
 from crimp_jax.xbar import XbarSpec
 from experiments import report as report_cli
@@ -27,9 +27,9 @@ def pruned_tiny_cnn():
     params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3), jnp.uint8))["params"]
     flat = flatten(params)
     kernels = {p: flat[p] for p in kernel_paths(params)}
-    masks = crimp_masks(kernels, SPEC, PruneConfig(target_sparsity=0.6, min_keep=0.05))
-    rows = layer_table(masks, SPEC)
-    cost = cost_summary(reductions(params, SPEC, masks))
+    masks = crimp_masks(kernels, SPEC, PruneSpec(target_sparsity=0.6, min_keep=0.05))
+    rows = layer_table(masks, SPEC, 8)
+    cost = cost_summary(reductions(params, SPEC, 8, masks))
     return rows, cost
 
 
@@ -47,13 +47,13 @@ def write_run(workdir, summary, metrics=()):
     return workdir
 
 
-def base_summary(ablation, **extra):
-    return {"model": "tiny_cnn", "num_params": 14934, "ablation": ablation, "epochs": 5,
+def base_summary(method, **extra):
+    return {"schema": 2, "model": "tiny_cnn", "num_params": 14934, "method": method, "epochs": 5,
             "train_images": 1000, "test_images": 500, "wall_s": 125.0,
             "device": {"platform": "cpu", "kind": "cpu", "count": 1, "jax": "0.10.2"},
             "date": "2025-01-02T03:04:05+00:00",
-            "command": f"python -m experiments.run --config=quickstart.py:{ablation}",
-            "config": {}, **extra}
+            "command": f"python -m experiments.run --config=quickstart.py:{method}",
+            "config": {"evaluate": {"headline_sigma": 0.3}}, **extra}
 
 
 def epochs(stages):
@@ -103,7 +103,7 @@ def test_report_tables_and_figures(workdirs, tmp_path, pruned_tiny_cnn, capsys):
     assert report_cli.main([*map(str, workdirs), "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == f"wrote {out / 'report.md'}"
     text = (out / "report.md").read_text()
-    # accuracy: one row per workdir, with its ablation and the values of its summary
+    # accuracy: one row per workdir, with its method and the values of its summary
     assert ("| crimp_run | crimp (full CRIMP (quantized + pruned + variation-aware)) | W8/A8 po2 "
             "| 84.56% | 83.01% | 82.99% | 99.80% | 0 | 60.59% | 81.23% | -3.33 |") in text
     assert "| qp_run | qp (quantized + pruned) | W8/A8 po2 | 84.56% | 82.01% | n/a |" in text
@@ -112,7 +112,7 @@ def test_report_tables_and_figures(workdirs, tmp_path, pruned_tiny_cnn, capsys):
     assert "- crimp_run: `python -m experiments.run --config=quickstart.py:crimp`" in text
     assert "| cpu x1 (cpu, jax 0.10.2) | 2025-01-02T03:04:05+00:00 | 2.1 min |" in text
     # Monte Carlo: mean, std, min, p5 per sigma per curve (sigma 0.3 of 'both': 0.81-0.01-0.06)
-    assert ("| crimp_run | both (training + self-compensation) | 0.3 | 8 | 500 | 74.00% | 1.10% | "
+    assert ("| crimp_run | both (training + self-compensation (CRIMP)) | 0.3 | 8 | 500 | 74.00% | 1.10% | "
             "67.00% | 70.50% | -10.56 |") in text
     for curve in ("neither", "adaptation", "compensation", "both"):
         assert f"| {curve} (" in text

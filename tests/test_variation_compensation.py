@@ -9,7 +9,7 @@ from crimp_jax.variation import VariationSpec, layer_effective, pm_mantissas, ro
 from crimp_jax.variation.device import cell_levels, programmed_cells, row_tiles
 from crimp_jax.xbar import XbarSpec
 
-SPEC = XbarSpec()  # 128 x 128, 8-bit weights on 2-bit cells, differential
+SPEC = XbarSpec()  # 128 x 128 arrays of 2-bit cells, differential; 8-bit weights
 RNG = np.random.default_rng(0)
 Q = jnp.asarray(RNG.integers(-127, 128, size=(1152, 128)), jnp.float32)  # 3x3x128 -> 128 conv
 X = jnp.asarray(RNG.random((16, 1152)), jnp.float32)  # 16 non-negative input vectors
@@ -17,7 +17,7 @@ X = jnp.asarray(RNG.random((16, 1152)), jnp.float32)  # 16 non-negative input ve
 
 def _errors(vspec, chips=2):
     mv, cs = [], []
-    f = jax.jit(lambda k: layer_effective(Q, k, SPEC, vspec)[0])
+    f = jax.jit(lambda k: layer_effective(Q, k, SPEC, vspec, 8)[0])
     for c in range(chips):
         eff = f(jax.random.PRNGKey(c))
         mv.append(float(jnp.linalg.norm(X @ eff - X @ Q) / jnp.linalg.norm(X @ Q)))
@@ -44,7 +44,7 @@ def _gains(vspec, key):
     # Recompute the chip's calibration exactly as layer_effective does, to inspect the gains.
     from crimp_jax.variation.compensate import column_gains
     prog = programmed_cells(Q.shape, SPEC)[None, None]
-    levels, *_ = cell_levels(row_tiles(Q, SPEC), SPEC, vspec)
+    levels, *_ = cell_levels(row_tiles(Q, SPEC), SPEC, vspec, 8)
     z = jax.random.normal(jax.random.fold_in(key, 0), (levels.size,)).reshape(levels.shape)
     intended = jnp.sum(levels * prog, axis=-2)
     measured = jnp.sum(levels * jnp.exp(vspec.sigma * z) * prog, axis=-2)

@@ -52,14 +52,16 @@ def test_vgg16_dense_tiles_on_128x128():
     params = jax.eval_shape(
         lambda: build_model("vgg16").init(jax.random.key(0), jnp.zeros((1, 32, 32, 3), jnp.uint8)))
     # One cell per weight (8-bit cells for 8-bit weights), no polarity copies.
-    spec = XbarSpec(rows=128, cols=128, bits_per_cell=8, weight_bits=8, differential=False)
+    spec = XbarSpec(rows=128, cols=128, bits_per_cell=8, differential=False)
     counts = dense_tile_counts(params["params"], spec)
     expected = {f"conv{i}/conv/kernel": n for i, n in enumerate(
         [1, 5, 5, 9, 18, 36, 36, 72, 144, 144, 144, 144, 144])}
     expected["fc/kernel"] = 4  # 512 -> 10: ceil(512/128) * ceil(10/128)
     assert counts == expected
     assert sum(counts.values()) == 906
-    assert arrays_per_tile(spec) == 1 and physical_arrays(906, spec) == 906
-    # Default cells: 8-bit weights, 2-bit cells, differential: 4 slices x 2 polarities.
-    assert physical_arrays(906, XbarSpec()) == 906 * 8
+    assert arrays_per_tile(spec, 8) == 1 and physical_arrays(906, spec, 8) == 906
+    # Default cells: 8-bit weights, 2-bit cells, differential: 4 slices x 2 polarities;
+    # 4-bit weights: 2 slices x 2 polarities.
+    assert physical_arrays(906, XbarSpec(), 8) == 906 * 8
+    assert physical_arrays(906, XbarSpec(), 4) == 906 * 4
     assert len(kernel_paths(params["params"])) == 14

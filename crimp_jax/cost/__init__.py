@@ -19,24 +19,24 @@ from crimp_jax.cost.count import (
     SCALE_KINDS,
     CountOptions,
     crimp_tiles_per_col_tile,
-    irregular_tiles_per_col_tile,
     layer_counts,
+    unstructured_tiles_per_col_tile,
 )
 from crimp_jax.cost.model import (
     cost_setup,
     cost_summary,
     default_cost_config,
-    irregular_like,
     layer_shapes,
     model_cost,
     natural_key,
+    random_unstructured_masks,
     reductions,
 )
 
 __all__ = [
     "Component", "apply_overrides", "load_components", "load_table", "unconfirmed",
     "BASE_COMPONENTS", "MULTIPLIER_KINDS", "PRUNING_KINDS", "SCALE_KINDS", "CountOptions",
-    "crimp_tiles_per_col_tile", "irregular_tiles_per_col_tile", "layer_counts",
-    "cost_setup", "cost_summary", "default_cost_config", "irregular_like", "layer_shapes",
+    "crimp_tiles_per_col_tile", "unstructured_tiles_per_col_tile", "layer_counts",
+    "cost_setup", "cost_summary", "default_cost_config", "random_unstructured_masks", "layer_shapes",
     "model_cost", "natural_key", "reductions",
 ]

@@ -45,7 +45,7 @@ def vgg16_shapes() -> dict:
 def group_mask(shape, spec, keep: float, seed: int = 0) -> np.ndarray:
     """Kernel-group mask keeping max(1, round(keep * groups)) groups of every column tile.
 
-    A group is the k*k rows of one input channel within one column tile (DESIGN.md section 3),
+    A group is the k*k rows of one input channel within one column tile (docs/method.md section 3),
     chosen at random per column tile; Dense layers have k*k = 1.
     """
     rng = np.random.default_rng(seed)
@@ -78,17 +78,20 @@ def synthetic_masks(shapes, spec, sparsity: float, seed: int = 0) -> dict:
     return build(hi)
 
 
-def calibrate(spec=None, cfg=None, sparsity: float = PAPER["conference"]["sparsity"]) -> dict:
-    """Prices VGG-16 dense vs CRIMP at `sparsity` and explains the gap to the paper."""
+def calibrate(spec=None, cfg=None, sparsity: float = PAPER["conference"]["sparsity"],
+              weight_bits: int = 8) -> dict:
+    """Prices VGG-16 dense vs CRIMP at `sparsity` (every layer `weight_bits`-bit, the paper's
+    W8A8) and explains the gap to the paper."""
     spec = xbar_spec(spec or XbarSpec())
     shapes = vgg16_shapes()
     masks = synthetic_masks(shapes, spec, sparsity)
     total = sum(math.prod(s) for s in shapes.values())
     achieved = 1 - sum(float(m.sum()) for m in masks.values()) / total
-    res = reductions(shapes, spec, masks, cfg=cfg)
+    res = reductions(shapes, spec, weight_bits, masks, cfg=cfg)
     crimp, orig = res["crimp"], res["references"]["original"]
     options, components = cost_setup(cfg)
-    dense_po2 = model_cost(shapes, spec, None, pruning="none", scale="po2", options=options,
+    dense_po2 = model_cost(shapes, spec, weight_bits, None, pruning="none", scale="po2",
+                           options=options,
                            components=components)
     keep_xbar = crimp["crossbars"] / orig["crossbars"]
     mult = "fp32_mult"
@@ -102,7 +105,7 @@ def calibrate(spec=None, cfg=None, sparsity: float = PAPER["conference"]["sparsi
     return {
         "model": "vgg16", "xbar": dict(rows=spec.rows, cols=spec.cols,
                                        bits_per_cell=spec.bits_per_cell,
-                                       weight_bits=spec.weight_bits,
+                                       weight_bits=weight_bits,
                                        differential=spec.differential),
         "target_sparsity": sparsity, "achieved_sparsity": achieved,
         "dense_tiles": crimp["dense_tiles"], "crimp_tiles": crimp["tiles"],
@@ -162,7 +165,7 @@ Component figures: `components.json` (ISAAC 32 nm, Horowitz 45 nm; digital units
 | power reduction vs original | {f(pr['original'])}x | {p['power_reduction']}x |
 | area reduction vs original | {f(ar['original'])}x | {p['area_reduction']}x |
 | power / area reduction vs quantization with float scales (INT32 mult) | {f(pr['quant_float'])}x / {f(ar['quant_float'])}x | n/a |
-| power / area reduction vs irregular pruning + alignment units | {f(pr['irregular'])}x / {f(ar['irregular'])}x | n/a |
+| power / area reduction vs unstructured pruning + alignment units | {f(pr['unstructured'])}x / {f(ar['unstructured'])}x | n/a |
 | crossbar-side only (no scale multipliers anywhere) | {f(cal['crossbar_only_reduction']['power'])}x / {f(cal['crossbar_only_reduction']['area'])}x | n/a |
 
 Original model: {cal['original_power_mw'] / 1e3:.2f} W, {cal['original_area_um2'] / 1e6:.2f} mm^2;

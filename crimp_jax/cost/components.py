@@ -16,6 +16,8 @@ import json
 import os
 from typing import Mapping
 
+from crimp_jax.utils.blocks import ConfigError, check_float
+
 COMPONENTS_PATH = os.path.join(os.path.dirname(__file__), "components.json")
 
 # Fields a config may override, per kind of entry.
@@ -64,17 +66,14 @@ def apply_overrides(table: Mapping, overrides=None) -> dict:
     for key, value in flat.items():
         name, _, field = key.partition(".")
         if name not in out or name.startswith("_"):
-            raise ValueError(f"unknown cost component {name!r} in override {key!r}; "
+            raise ConfigError(f"unknown cost component {name!r} in override {key!r}; "
                              f"accepted components: {names}")
         fields = sorted(f for f in _NUMERIC_FIELDS if f in out[name])
         if field not in fields:
-            raise ValueError(f"unknown field {field!r} for cost component {name!r} in override "
+            raise ConfigError(f"unknown field {field!r} for cost component {name!r} in override "
                              f"{key!r}; accepted fields: {fields}")
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"override {key}={value!r}: expected a non-negative number")
-        if field == "per" and value <= 0:
-            raise ValueError(f"override {key}={value!r}: 'per' must be positive")
-        out[name][field] = float(value)
+        out[name][field] = check_float(f"cost.components.{key}", value, 0.0,
+                                       lo_open=field == "per")
     return out
 
 

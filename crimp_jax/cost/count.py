@@ -13,14 +13,14 @@ before multiplying by slices x polarities), per pruning kind:
              crossbar pruning are the shapes that make this exact. This is the row
              re-packing of `crimp_jax.prune.repack` (computed by it), so the pruning report
              and the cost model count the same tiles.
-  irregular  each column is compacted on its own (index-addressed inputs), so a column tile needs
+  unstructured  each column is compacted on its own (index-addressed inputs), so a column tile needs
              ceil(max nonzeros of its columns / R) tiles, plus one data-alignment unit per
              physical crossbar of every layer that has a mask (the index buffer and multiplexers
              that realign inputs and outputs; see components.json 'alignment_unit').
   filter     rows with no weight at all and columns with no weight at all are removed from the
              whole matrix, which is re-tiled densely: ceil(kept_rows / rows_per_tile) x
              ceil(kept_cols / C). No alignment units (the structure is static).
-The irregular and filter counts differ from `crimp_jax.prune.repack`'s 'unstructured' and
+The unstructured and filter counts differ from `crimp_jax.prune.repack`'s 'unstructured' and
 'filter' schemes by definition (see their docstrings); dense tiles and tiles -> physical arrays
 are `crimp_jax.xbar.view.tile_geometry` / `crimp_jax.xbar.counts.physical_arrays`.
 
@@ -40,11 +40,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from crimp_jax.prune.repack import rows_kept_per_col_tile
-from crimp_jax.xbar.config import XbarSpec, xbar_spec
+from crimp_jax.utils.blocks import check_choice, check_int
+from crimp_jax.xbar.config import xbar_spec
 from crimp_jax.xbar.counts import physical_arrays
 from crimp_jax.xbar.view import kernel_to_matrix, tile_geometry
 
-PRUNING_KINDS = ("crimp", "irregular", "filter", "none")
+PRUNING_KINDS = ("crimp", "unstructured", "filter", "none")
 SCALE_KINDS = ("po2", "float")
 MULTIPLIER_KINDS = {"fp32": "fp32_mult", "int32": "int32_mult", "int8": "int8_mult"}
 BASE_COMPONENTS = ("crossbar", "adc", "dac", "sample_hold", "shift_add", "alignment_unit")
@@ -66,12 +67,8 @@ class CountOptions:
 
     def __post_init__(self):
         for name in ("adc_columns", "adcs_per_shift_add"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"cost.{name}={value!r}: expected a positive integer")
-        if self.multiplier not in MULTIPLIER_KINDS:
-            raise ValueError(f"cost.multiplier={self.multiplier!r}: expected one of "
-                             f"{sorted(MULTIPLIER_KINDS)}")
+            check_int(f"cost.{name}", getattr(self, name), 1)
+        check_choice("cost.multiplier", self.multiplier, sorted(MULTIPLIER_KINDS))
 
 
 def _check_kind(value, accepted, what):
@@ -90,7 +87,7 @@ def crimp_tiles_per_col_tile(mask, spec):
     return -(-rows_kept_per_col_tile(jnp.asarray(mask) != 0, spec) // g.rows_per_tile)
 
 
-def irregular_tiles_per_col_tile(mask, spec):
+def unstructured_tiles_per_col_tile(mask, spec):
     """(n_col_tiles,) int32: tiles per column tile when every column is compacted on its own.
 
     Not the same count as `crimp_jax.prune.repack`'s 'unstructured' scheme, on purpose:
@@ -100,7 +97,7 @@ def irregular_tiles_per_col_tile(mask, spec):
       repack     rows are packed per column tile (a row survives if any column of the tile
                  keeps a weight there), i.e. ceil(rows_kept / rows_per_tile) = the CRIMP
                  count, with index entries per packed row as its alignment figure.
-    Column compaction is the most favourable packing of irregular pruning (never more tiles
+    Column compaction is the most favourable packing of unstructured pruning (never more tiles
     than row packing), so it is the fair reference for the cost ratios; its price is the
     alignment units counted in `layer_counts`.
     """
@@ -134,9 +131,10 @@ def kept_columns(mask, n_cols: int) -> int:
     return int(np.asarray(kernel_to_matrix(jnp.asarray(mask) != 0)).any(axis=0).sum())
 
 
-def layer_counts(kernel_shape, spec, mask=None, *, pruning: str = "crimp", scale: str = "po2",
-                 options: CountOptions | None = None) -> dict:
-    """Unit counts of one layer.
+def layer_counts(kernel_shape, spec, weight_bits: int, mask=None, *, pruning: str = "crimp",
+                 scale: str = "po2", options: CountOptions | None = None) -> dict:
+    """Unit counts of one layer of `weight_bits`-bit weights (its quantization bit width: it
+    sets the slices, hence the physical crossbars, per tile).
 
     Returns {'dense_tiles', 'tiles' (logical, after re-packing), 'kept_columns',
     'counts': {component name: number of physical units}}. The component names are those of
@@ -154,11 +152,11 @@ def layer_counts(kernel_shape, spec, mask=None, *, pruning: str = "crimp", scale
         tiles = g.n_tiles
     elif pruning == "crimp":
         tiles = int(np.sum(np.asarray(crimp_tiles_per_col_tile(mask, spec))))
-    elif pruning == "irregular":
-        tiles = int(np.sum(np.asarray(irregular_tiles_per_col_tile(mask, spec))))
+    elif pruning == "unstructured":
+        tiles = int(np.sum(np.asarray(unstructured_tiles_per_col_tile(mask, spec))))
     else:
         tiles = filter_tiles(mask, spec)
-    crossbars = physical_arrays(tiles, spec)
+    crossbars = physical_arrays(tiles, spec, weight_bits)
     adcs = crossbars * math.ceil(spec.cols / options.adc_columns)
     counts = {
         "crossbar": crossbars,
@@ -166,15 +164,10 @@ def layer_counts(kernel_shape, spec, mask=None, *, pruning: str = "crimp", scale
         "dac": crossbars * spec.rows,
         "sample_hold": crossbars * spec.cols,
         "shift_add": math.ceil(adcs / options.adcs_per_shift_add),
-        # Alignment hardware belongs to every crossbar of a layer the irregular method prunes.
-        "alignment_unit": crossbars if (pruning == "irregular" and mask is not None) else 0,
+        # Alignment hardware belongs to every crossbar of a layer the unstructured method prunes.
+        "alignment_unit": crossbars if (pruning == "unstructured" and mask is not None) else 0,
     }
     cols = kept_columns(None if pruning == "none" else mask, g.n_cols)
     if scale == "float":
         counts[MULTIPLIER_KINDS[options.multiplier]] = cols if tiles else 0
     return {"dense_tiles": g.n_tiles, "tiles": tiles, "kept_columns": cols, "counts": counts}
-
-
-def with_weight_bits(spec: XbarSpec, bits) -> XbarSpec:
-    """`spec` with another weight bit width (per-layer bit widths)."""
-    return spec if bits is None else dataclasses.replace(spec, weight_bits=int(bits))

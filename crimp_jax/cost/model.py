@@ -1,12 +1,12 @@
 """Whole-model computing power and area, per layer and per component, and the reductions.
 
 `model_cost` prices one deployment scenario (pruning kind x scale kind) of a model;
-`reductions` prices CRIMP and the three references of DESIGN.md section 6 and divides:
+`reductions` prices CRIMP and the three references of docs/method.md section 6 and divides:
 
   original     dense, float scales applied on FP32 multipliers (one per output column).
   quant_float  dense integer quantization with float (non-power-of-two) scales, applied as
                fixed-point INT32 multipliers (one per output column; integer-only requantization).
-  irregular    unstructured pruning at the same per-layer sparsity, each column compacted, with
+  unstructured    unstructured pruning at the same per-layer sparsity, each column compacted, with
                one data-alignment unit per physical crossbar; same scale kind as CRIMP, so the
                ratio isolates the cost of the pruning shape.
 
@@ -25,27 +25,46 @@ import ml_collections
 import numpy as np
 
 from crimp_jax.cost.components import load_components
-from crimp_jax.cost.count import CountOptions, layer_counts, with_weight_bits
+from crimp_jax.cost.count import CountOptions, layer_counts
+from crimp_jax.utils.blocks import block_items, default_block, parse_block
 from crimp_jax.utils.paths import flatten, kernel_paths
-from crimp_jax.xbar.config import xbar_spec
+from crimp_jax.xbar.config import layer_bits, xbar_spec
+
+
+@dataclasses.dataclass(frozen=True)
+class CostSpec(CountOptions):
+    """The `cost` block: how the crossbars' periphery is organised, and the component figures.
+
+    Attributes:
+      adc_columns: crossbar columns that share one ADC (ISAAC: 128, one ADC per crossbar).
+      adcs_per_shift_add: ADCs served by one shift-and-add unit (ISAAC: 8 ADCs / 4 S+A = 2).
+      multiplier: unit that applies a non-power-of-two scale ('fp32' | 'int32' | 'int8').
+      components: overrides of `crimp_jax/cost/components.json` figures, e.g.
+        {'adc': {'power_mw': 1.5}} or {'adc.power_mw': 1.5}; an unknown component or field, or
+        a value that is not a finite number >= 0, is an error.
+    """
+
+    components: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "components", block_items(self.components))
+        load_components(self.components)  # validates the overrides
+
+    @property
+    def options(self) -> CountOptions:
+        return CountOptions(self.adc_columns, self.adcs_per_shift_add, self.multiplier)
 
 
 def default_cost_config() -> ml_collections.ConfigDict:
     """The `cost` block of an experiment config (organisation options + component overrides)."""
-    cfg = ml_collections.ConfigDict(dataclasses.asdict(CountOptions()))
-    cfg.components = ml_collections.ConfigDict()  # e.g. {'adc': {'power_mw': 1.5}}
-    return cfg
+    return default_block(CostSpec)
 
 
 def cost_setup(cfg=None):
-    """(CountOptions, components) from a `cost` config block (ConfigDict, dict or None)."""
-    items = {} if cfg is None else (cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg))
-    overrides = items.pop("components", None)
-    known = {f.name for f in dataclasses.fields(CountOptions)}
-    unknown = sorted(set(items) - known)
-    if unknown:
-        raise ValueError(f"unknown cost keys {unknown}; accepted: {sorted(known | {'components'})}")
-    return CountOptions(**items), load_components(overrides)
+    """(CountOptions, components) from a `cost` block (CostSpec, ConfigDict, dict or None)."""
+    spec = parse_block({} if cfg is None else cfg, CostSpec, "cost")
+    return spec.options, load_components(spec.components)
 
 
 def layer_shapes(params) -> dict:
@@ -74,14 +93,14 @@ def _add(total: dict, part: Mapping):
         total[k] = total.get(k, 0) + v
 
 
-def model_cost(params, spec, masks=None, *, pruning: str = "crimp", scale: str = "po2",
+def model_cost(params, spec, bits, masks=None, *, pruning: str = "crimp", scale: str = "po2",
                options: CountOptions | None = None, components: Mapping | None = None,
-               bits: Mapping | None = None, multiplier: str | None = None) -> dict:
+               multiplier: str | None = None) -> dict:
     """Counts, power (mW) and area (um^2) of a model on crossbars, per layer and per component.
 
     params: parameter tree (arrays or ShapeDtypeStructs) or {kernel path: shape}.
     masks: tree or {path: mask} of kernel-shaped 0/1 masks; missing/None = layer not pruned.
-    bits: optional {kernel path: weight bits} (otherwise spec.weight_bits).
+    bits: {kernel path: weight bits} (the quantization plan's `wbits`) or one int for all.
     multiplier: overrides options.multiplier for this call ('fp32' | 'int32' | 'int8').
     Returns a JSON-ready dict: 'layers' (per path: shape, dense_tiles, tiles, counts, power_mw,
     area_um2, totals), 'counts' / 'power_mw' / 'area_um2' per component, 'total_power_mw',
@@ -100,9 +119,8 @@ def model_cost(params, spec, masks=None, *, pruning: str = "crimp", scale: str =
         raise ValueError(f"masks for unknown kernels {unknown}; kernels are {sorted(shapes)}")
     layers, counts, power, area = {}, {}, {}, {}
     for path, shape in shapes.items():
-        layer_spec = with_weight_bits(spec, (bits or {}).get(path))
-        c = layer_counts(shape, layer_spec, flat_masks.get(path), pruning=pruning, scale=scale,
-                         options=options)
+        c = layer_counts(shape, spec, layer_bits(bits, path), flat_masks.get(path),
+                         pruning=pruning, scale=scale, options=options)
         p, a = _price(c["counts"], components)
         layers[path] = dict(shape=list(shape), **c, power_mw=p, area_um2=a,
                             total_power_mw=sum(p.values()), total_area_um2=sum(a.values()))
@@ -120,7 +138,7 @@ def model_cost(params, spec, masks=None, *, pruning: str = "crimp", scale: str =
     }
 
 
-def irregular_like(masks, seed: int = 0) -> dict:
+def random_unstructured_masks(masks, seed: int = 0) -> dict:
     """Unstructured masks with the same number of kept weights per layer as `masks`, at random
     positions (a stand-in when no magnitude-pruned mask of the same model is at hand)."""
     rng = np.random.default_rng(seed)
@@ -135,28 +153,29 @@ def irregular_like(masks, seed: int = 0) -> dict:
     return out
 
 
-def reductions(params, spec, masks=None, *, scale: str = "po2", cfg=None,
-               irregular_masks=None, bits: Mapping | None = None) -> dict:
+def reductions(params, spec, bits, masks=None, *, scale: str = "po2", cfg=None,
+               unstructured_masks=None) -> dict:
     """CRIMP's cost and its power/area reductions (reference / CRIMP) against the references.
 
-    masks: CRIMP masks (crossbar + kernel-group pruning). irregular_masks: masks of an
-    unstructured pruning of the same model at the same sparsity (default: `irregular_like`).
-    cfg: the `cost` config block (see `default_cost_config`).
+    bits: {kernel path: weight bits} or one int (`model_cost`). masks: CRIMP masks (crossbar +
+    kernel-group pruning). unstructured_masks: masks of an unstructured pruning of the same
+    model at the same sparsity (the pruning report's magnitude baseline; default:
+    `random_unstructured_masks`). cfg: the `cost` config block (see `default_cost_config`).
     Returns {'crimp': cost, 'references': {name: cost}, 'power_reduction': {name: x},
     'area_reduction': {name: x}}.
     """
     options, components = cost_setup(cfg)
-    kw = dict(options=options, components=components, bits=bits)
-    crimp = model_cost(params, spec, masks, pruning="crimp", scale=scale, **kw)
-    if irregular_masks is None and masks is not None:
-        irregular_masks = irregular_like(masks)
+    kw = dict(options=options, components=components)
+    crimp = model_cost(params, spec, bits, masks, pruning="crimp", scale=scale, **kw)
+    if unstructured_masks is None and masks is not None:
+        unstructured_masks = random_unstructured_masks(masks)
     refs = {
-        "original": model_cost(params, spec, None, pruning="none", scale="float",
+        "original": model_cost(params, spec, bits, None, pruning="none", scale="float",
                                multiplier="fp32", **kw),
-        "quant_float": model_cost(params, spec, None, pruning="none", scale="float",
+        "quant_float": model_cost(params, spec, bits, None, pruning="none", scale="float",
                                   multiplier="int32", **kw),
-        "irregular": model_cost(params, spec, irregular_masks, pruning="irregular", scale=scale,
-                                **kw),
+        "unstructured": model_cost(params, spec, bits, unstructured_masks,
+                                   pruning="unstructured", scale=scale, **kw),
     }
 
     def ratio(ref, key):

@@ -30,7 +30,7 @@ COMPONENT_LABELS = {
 SCENARIO_LABELS = {
     "original": "original\n(dense,\nFP32 scales)",
     "quant_float": "quantized\n(dense,\nfloat scales)",
-    "irregular": "irregular\npruning\n(+ alignment)",
+    "unstructured": "unstructured\npruning\n(+ alignment)",
     "crimp": "CRIMP\n(aligned pruning,\npower-of-two\nscales)",
 }
 

@@ -2,7 +2,7 @@
 
 Sources, in order:
 1. `cifar10_jpeg_q75.npz` in `data_dir` (config field `data.data_dir`) or in the directory named
-   by the environment variable `CRIMP_DATA_DIR`. Format: see the README's "Data" section.
+   by the environment variable `CRIMP_DATA_DIR`. Format and caveats: `docs/data.md`.
    The JPEGs are decoded with Pillow once and cached as plain uint8 arrays in
    `$CRIMP_CACHE_DIR` (default `~/.cache/crimp_jax`), keyed by the archive's size and mtime.
 2. tensorflow-datasets `cifar10` (downloads on first use where the internet is reachable).
@@ -106,7 +106,8 @@ def load_tfds() -> dict:
 
 
 def load_cifar10(data_dir: str | None = None, source: str = "auto") -> dict:
-    """{'train': Split, 'test': Split}. source: 'auto' | 'npz' | 'tfds'."""
+    """{'train': Split, 'test': Split}. source: 'auto' | 'npz' | 'tfds' (the synthetic source
+    is `crimp_jax.data.synthetic`)."""
     if source not in ("auto", "npz", "tfds"):
         raise ValueError(f"data.source={source!r}: expected 'auto', 'npz' or 'tfds'")
     path = find_npz(data_dir) if source in ("auto", "npz") else None

@@ -1,19 +1,27 @@
 """Monte Carlo robustness evaluation: N programmed chips on the whole test set.
 
 `evaluate_chips` (one compiled program, chips sharded over a 'chips' mesh axis, or a loop of
-jitted calls), `sweep_sigmas` + `accuracy_summary` (JSON-able statistics), `plot_accuracy_vs_sigma`
-(PNG of the four ablations) and `benchmark_methods` (vmap vs loop vs plain inference).
+jitted calls), `sweep_sigmas` + `accuracy_summary` (JSON-able statistics),
+`plot_accuracy_vs_sigma` (the accuracy-vs-sigma figure), `benchmark_mc_impls` (vmap vs loop vs
+plain inference) and `EvaluateSpec` (the `evaluate` config block).
 """
 
-from crimp_jax.evaluate.bench import benchmark_methods
+from crimp_jax.evaluate.bench import benchmark_mc_impls
+from crimp_jax.evaluate.config import EvaluateSpec
 from crimp_jax.evaluate.montecarlo import (
-    METHODS, batch_dataset, chip_mesh, count_correct, evaluate_chips, plain_accuracy,
-    resolve_method)
-from crimp_jax.evaluate.plot import ABLATIONS, plot_accuracy_vs_sigma
-from crimp_jax.evaluate.summary import accuracy_summary, sigma_key, sweep_sigmas
+    MC_IMPLS,
+    batch_dataset,
+    chip_mesh,
+    count_correct,
+    evaluate_chips,
+    plain_accuracy,
+    resolve_mc_impl,
+)
+from crimp_jax.evaluate.plot import plot_accuracy_vs_sigma
+from crimp_jax.evaluate.sweep import accuracy_summary, sweep_sigmas
 
 __all__ = [
-    "benchmark_methods", "METHODS", "batch_dataset", "chip_mesh", "count_correct",
-    "evaluate_chips", "plain_accuracy", "resolve_method", "ABLATIONS", "plot_accuracy_vs_sigma",
-    "accuracy_summary", "sigma_key", "sweep_sigmas",
+    "benchmark_mc_impls", "EvaluateSpec", "MC_IMPLS", "batch_dataset", "chip_mesh",
+    "count_correct", "evaluate_chips", "plain_accuracy", "resolve_mc_impl", "plot_accuracy_vs_sigma",
+    "accuracy_summary", "sweep_sigmas",
 ]

@@ -6,13 +6,13 @@ Contract:
   apply_fn(params, images, b) -> logits         with per_batch=True: b is the index of the
                                                 batch, for draws made per read (read noise)
   chip i uses key fold_in(seed_key, i): its accuracy depends on (seed, i) only, not on the
-  number of chips, the chunking, the method or the device count.
+  number of chips, the chunking, the implementation or the device count.
 
 Large arrays (trained params, quantized kernels, masks, a traced sigma) go in `chip_args`, which
 become arguments of the compiled program instead of constants baked into it, and a sigma sweep
 then compiles once.
 
-Two implementations, same numbers:
+Two implementations (`impl`), same numbers:
   'vmap'  one jitted program: chips sharded over a mesh axis 'chips' (`shard_map`), on each
           device `lax.map` over chunks of `chip_chunk` chips, `vmap` over the chips of a chunk,
           `lax.scan` over image batches inside: memory is bounded by chip_chunk x batch_size.
@@ -28,9 +28,10 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
-METHODS = ("auto", "vmap", "loop")
+MC_IMPLS = ("auto", "vmap", "loop")
 DEFAULT_CHIPS = 100
 AXIS = "chips"
 
@@ -49,13 +50,13 @@ def chip_mesh(num_devices: int | None = None):
     return jax.make_mesh((n,), (AXIS,), devices=jax.devices()[:n])
 
 
-def resolve_method(method: str) -> str:
+def resolve_mc_impl(impl: str) -> str:
     """'auto' -> 'loop' on CPU, 'vmap' on GPU/TPU; validates the name."""
-    if method not in METHODS:
-        raise ValueError(f"method={method!r}: expected one of {METHODS}")
-    if method == "auto":
+    if impl not in MC_IMPLS:
+        raise ValueError(f"impl={impl!r}: expected one of {MC_IMPLS}")
+    if impl == "auto":
         return "loop" if jax.default_backend() == "cpu" else "vmap"
-    return method
+    return impl
 
 
 def batch_dataset(images, labels, batch_size: int):
@@ -137,7 +138,7 @@ def _seed_key(seed):
 def evaluate_chips(apply_fn, chip_params, images, labels, *, seed=0,
                    n_chips: int = DEFAULT_CHIPS,
                    chip_args: tuple = (), chip_chunk: int = 4, batch_size: int = 1000,
-                   method: str = "auto", num_devices: int | None = None,
+                   impl: str = "auto", num_devices: int | None = None,
                    per_batch: bool = False) -> np.ndarray:
     """Accuracy (float64 numpy, (n_chips,)) of chips 0..n_chips-1 on the whole test set.
 
@@ -151,7 +152,7 @@ def evaluate_chips(apply_fn, chip_params, images, labels, *, seed=0,
       chip_chunk: chips per vmap chunk ('vmap'); n_chips is padded to a multiple of
         chip_chunk x devices (the extra chips are computed and dropped).
       batch_size: images per batch (the last batch is zero-padded and masked).
-      method: 'auto' | 'vmap' | 'loop' (see module docstring).
+      impl: 'auto' | 'vmap' | 'loop' (see module docstring).
       num_devices: devices of the 'chips' mesh ('vmap'; default all). 'loop' uses one device.
       per_batch: call apply_fn(params, images, b) with the batch index b, so draws made per
         read (read noise) differ between batches; they then depend on batch_size, the chips'
@@ -161,12 +162,12 @@ def evaluate_chips(apply_fn, chip_params, images, labels, *, seed=0,
         raise ValueError(f"n_chips={n_chips!r}: expected a positive int")
     if not isinstance(chip_chunk, int) or chip_chunk < 1:
         raise ValueError(f"chip_chunk={chip_chunk!r}: expected a positive int")
-    method = resolve_method(method)
+    impl = resolve_mc_impl(impl)
     seed_key = _seed_key(seed)
     xb, yb, vb = batch_dataset(images, labels, batch_size)
     n_images = int(images.shape[0])
     chip_args = tuple(chip_args)
-    if method == "loop":
+    if impl == "loop":
         program = _loop_program(apply_fn, chip_params, bool(per_batch))
         counts = [program(jnp.int32(i), seed_key, xb, yb, vb, chip_args) for i in range(n_chips)]
         counts = np.asarray(jax.device_get(jnp.stack(counts)))

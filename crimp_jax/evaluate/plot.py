@@ -1,53 +1,69 @@
-"""PNG of accuracy vs sigma for the four ablations (readable without the code)."""
+"""The one accuracy-vs-sigma figure, for one run's workdir and for a report over many runs."""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ABLATIONS = {
-    "neither": "no adaptation, no compensation",
-    "adaptation": "variation-aware training only",
-    "compensation": "self-compensation only",
-    "both": "training + self-compensation (CRIMP)",
-}
+from crimp_jax.summary import CURVE_LABELS, CURVE_ORDER  # noqa: E402
+
+LINESTYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
-def plot_accuracy_vs_sigma(results: dict, path: str, *, title: str | None = None,
-                           baseline: float | None = None, n_chips: int | None = None) -> str:
-    """Writes `path` (PNG): mean accuracy +/- std (error bars) and the worst chip per ablation.
+def plot_accuracy_vs_sigma(runs: Sequence[tuple], path, *, headline_sigma=None,
+                           title: str | None = None) -> str:
+    """Writes `path` (PNG): mean test accuracy (error bars: +/- 1 std over chips) vs sigma for
+    every Monte Carlo curve of every run, each run's float accuracy as a dashed line and, for a
+    single run, the worst chip of each curve (dotted).
 
     Args:
-      results: {ablation: {sigma_key: accuracy_summary}}; ablation names in ABLATIONS get
-        descriptive legend labels, others are shown as given.
-      baseline: optional float-model accuracy drawn as a dashed line.
+      runs: (name, curves, fp_accuracy, n_chips) per run; curves {curve: {sigma: statistics}}
+        (`Summary.curves()`), fp_accuracy a fraction or None, name None for a lone run.
+      headline_sigma: drawn as a vertical line when given.
     """
-    if not results:
-        raise ValueError("results is empty: nothing to plot")
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for i, (name, per_sigma) in enumerate(results.items()):
-        sig = sorted(per_sigma, key=float)
-        xs = [float(s) for s in sig]
-        mean = [100 * per_sigma[s]["mean"] for s in sig]
-        std = [100 * per_sigma[s]["std"] for s in sig]
-        worst = [100 * per_sigma[s]["min"] for s in sig]
-        color = f"C{i}"
-        ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3, color=color,
-                    label=f"{ABLATIONS.get(name, name)} (mean +/- std)")
-        ax.plot(xs, worst, linestyle=":", marker="v", color=color, alpha=0.6)
-    if baseline is not None:
-        ax.axhline(100 * baseline, color="k", linestyle="--", linewidth=1,
-                   label="float baseline, no variation")
-    ax.plot([], [], "k:v", alpha=0.6, label="worst chip (dotted)")
-    chips = f", {n_chips} chips per point" if n_chips else ""
-    ax.set_title(title or f"Accuracy under RRAM write variation{chips}")
-    ax.set_xlabel("write variation sigma (log-normal, per cell)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(True, alpha=0.3)
+    runs = [r for r in runs if r[1]]
+    if not runs:
+        raise ValueError("no Monte Carlo curves: nothing to plot")
+    fig, ax = plt.subplots(figsize=(8.5, 5.2), constrained_layout=True)
+    baselines, chips = {}, set()
+    for i, (name, curves, fp, n_chips) in enumerate(runs):
+        chips.add(n_chips)
+        for curve, per_sigma in curves.items():
+            sig = sorted(per_sigma)
+            color = f"C{CURVE_ORDER.index(curve)}" if curve in CURVE_ORDER else f"C{4 + i}"
+            label = CURVE_LABELS.get(curve, curve) + (f"  [{name}]" if name else "")
+            ax.errorbar(sig, [100 * per_sigma[s]["mean"] for s in sig],
+                        yerr=[100 * (per_sigma[s].get("std") or 0.0) for s in sig], color=color,
+                        linestyle=LINESTYLES[i % 4], marker=MARKERS[i % 6], capsize=3,
+                        label=label)
+            if len(runs) == 1:
+                ax.plot(sig, [100 * per_sigma[s]["min"] for s in sig], linestyle=":",
+                        marker="v", color=color, alpha=0.6)
+        if fp is not None:
+            baselines.setdefault(round(100 * fp, 2), []).append(name)
+    if len(runs) == 1:
+        ax.plot([], [], "k:v", alpha=0.6, label="worst chip (dotted)")
+    for j, (value, names) in enumerate(sorted(baselines.items())):
+        who = f" ({', '.join(n for n in names if n)})" if any(names) else ""
+        ax.axhline(value, color="k", linestyle=(0, (2, 2 + j)), linewidth=1,
+                   label=f"float model, no variation: {value:.2f}%{who}")
+    if headline_sigma is not None:
+        ax.axvline(headline_sigma, color="0.5", linewidth=0.8)
+        ax.annotate(f"headline sigma = {headline_sigma:g}", (headline_sigma, 0.02),
+                    xycoords=("data", "axes fraction"), xytext=(4, 0),
+                    textcoords="offset points", fontsize=8, color="0.35")
+    n = ", ".join(str(c) for c in sorted(c for c in chips if c is not None)) or "?"
+    ax.set_title(title or f"Test accuracy under RRAM write variation ({n} simulated chips per "
+                 "point; error bars: +/- 1 std over chips)", fontsize=10)
+    ax.set_xlabel("write variation sigma (std of the log-normal conductance factor per cell)")
+    ax.set_ylabel("test accuracy (%), mean over chips")
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    return path
+    return str(path)

@@ -30,8 +30,12 @@ import numpy as np
 
 from crimp_jax.integer.artifact import Artifact
 from crimp_jax.models.layers import CIFAR10_MEAN_INT
-from crimp_jax.quant.fake import (act_exponent, make_plan, quantize_biases_int,
-                                  quantize_weights_int)
+from crimp_jax.quant.fake import (
+    act_exponent,
+    make_plan,
+    quantize_biases_int,
+    quantize_weights_int,
+)
 
 MAX_ACC_BITS = 31
 MAX_SHIFT = 30

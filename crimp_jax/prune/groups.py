@@ -1,6 +1,6 @@
 """Pruning groups of a kernel, all defined through the crossbar view (`to_crossbar`).
 
-Two group kinds (DESIGN.md section 3):
+Two group kinds (docs/method.md section 3):
   crossbar group  one tile, (row_tile, col_tile): `to_crossbar(kernel, spec)`, reduced over
                   (xrow, xcol).
   kernel group    the k*k rows of one input channel within one column tile, i.e. all C output

@@ -18,7 +18,8 @@ below the pass budget; so a pass meets or exceeds its budget by less than one gr
 The kernel-group pass scores each group on its weights in surviving tiles only (its live size);
 groups entirely in pruned tiles are already gone and take no part.
 Per layer, the highest-scoring groups holding `min_keep` of its weights are protected in each
-pass (so the achieved sparsity can fall short of the target; `PruneResult.sparsity` says).
+pass (so the achieved sparsity can fall short of the target; `PruneResult.sparsity` says); in
+the crossbar pass, those holding max(min_keep, 1 - crossbar_layer_cap).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from crimp_jax.prune import groups as G
-from crimp_jax.prune.config import PruneConfig, prune_config
+from crimp_jax.prune.config import PruneSpec, prune_spec
 from crimp_jax.utils.paths import kernel_paths, select_paths
 from crimp_jax.xbar.config import XbarSpec, xbar_spec
 from crimp_jax.xbar.view import tile_geometry
@@ -61,7 +62,7 @@ class PruneResult(NamedTuple):
 
 def select_prunable(params: Mapping, cfg) -> list:
     """Kernel paths pruned under `cfg` (include/exclude regex rules; every match logged)."""
-    cfg = prune_config(cfg)
+    cfg = prune_spec(cfg)
     paths = select_paths(kernel_paths(params), cfg.include, cfg.exclude)
     log.info("pruning %d layers: %s", len(paths), paths)
     return paths
@@ -70,7 +71,7 @@ def select_prunable(params: Mapping, cfg) -> list:
 def normalize_scores(kernels: Mapping, cfg) -> dict:
     """Kernels as the importance scores see them: with `score_norm='layer_rms'` each kernel is
     divided by its RMS, so one global threshold compares weights relative to their layer."""
-    if prune_config(cfg).score_norm != "layer_rms":
+    if prune_spec(cfg).score_norm != "layer_rms":
         return dict(kernels)
     return {p: k / (jnp.sqrt(jnp.mean(jnp.square(k))) + 1e-12) for p, k in kernels.items()}
 
@@ -141,14 +142,14 @@ def _kernel_pass(kernels, tile_masks, spec, cfg, budget):
     return dict(zip(kernels, _split(keep.astype(jnp.float32), shapes))), thr
 
 
-def crimp_prune(kernels: Mapping, spec: XbarSpec | dict, cfg: PruneConfig | dict,
+def crimp_prune(kernels: Mapping, spec: XbarSpec | dict, cfg: PruneSpec | dict,
                 target=None) -> PruneResult:
     """CRIMP masks for the selected layers' `kernels` at `target` (default cfg.target_sparsity).
 
     Compiled once per (kernel shapes, spec, cfg); may be called inside a jitted function, and
     `target` may be traced.
     """
-    spec, cfg = xbar_spec(spec), prune_config(cfg)
+    spec, cfg = xbar_spec(spec), prune_spec(cfg)
     kernels = dict(kernels)
     if not kernels:
         raise ValueError("crimp_prune: no kernels selected (check prune.include/exclude)")
@@ -157,18 +158,20 @@ def crimp_prune(kernels: Mapping, spec: XbarSpec | dict, cfg: PruneConfig | dict
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
-def _crimp_prune(kernels, spec: XbarSpec, cfg: PruneConfig, target) -> PruneResult:
+def _crimp_prune(kernels, spec: XbarSpec, cfg: PruneSpec, target) -> PruneResult:
     n_total = sum(real_weights(k.shape) for k in kernels.values())
     budget = jnp.round(target * n_total).astype(jnp.int32)
     kernels = normalize_scores(kernels, cfg)
 
-    # Crossbar pass.
+    # Crossbar pass: per layer, the top tiles holding max(min_keep, 1 - crossbar_layer_cap) of
+    # its weights are protected.
+    tile_keep_share = max(cfg.min_keep, 1.0 - cfg.crossbar_layer_cap)
     t_scores, t_sizes, t_prunable, t_shapes = [], [], [], []
     for kernel in kernels.values():
         s = G.tile_scores(kernel, spec)
         sizes = jnp.asarray(G.tile_sizes(tile_geometry(kernel.shape, spec)), jnp.int32)
         prot = protect_top(s.reshape(-1), sizes.reshape(-1),
-                           _keep_weights(kernel.shape, cfg.min_keep),
+                           _keep_weights(kernel.shape, tile_keep_share),
                            jnp.ones(s.size, bool))
         t_scores.append(s)
         t_sizes.append(sizes)

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import optax
 
 from crimp_jax.prune import schedule as S
-from crimp_jax.prune.config import prune_config
+from crimp_jax.prune.config import prune_spec
 from crimp_jax.prune.masks import crimp_masks, select_prunable
 from crimp_jax.utils.paths import flatten, unflatten
 from crimp_jax.xbar.config import xbar_spec
@@ -94,10 +94,10 @@ def zerorize_recover(inner: optax.GradientTransformation, *, spec, prune,
     Args:
       inner: the optimizer whose updates are pruned (e.g. optax.sgd with momentum).
       spec: the `xbar` config block or XbarSpec (crossbar geometry of the groups).
-      prune: the `prune` config block or PruneConfig (target, passes, min_keep, layer rules).
+      prune: the `prune` config block or PruneSpec (target, passes, min_keep, layer rules).
       schedule: step counts of the phases (`ZerorizeSchedule`).
     """
-    spec, cfg = xbar_spec(spec), prune_config(prune)
+    spec, cfg = xbar_spec(spec), prune_spec(prune)
 
     def init(params):
         paths = select_prunable(params, cfg)

@@ -3,7 +3,7 @@
 All counts are functions of a layer's 0/1 mask (kernel shape) and the crossbar spec, written
 in jnp so they also run under `jit` / `eval_shape` (they return int32 scalars).
 
-Re-packing [choice] (DESIGN.md section 3):
+Re-packing [choice] (docs/method.md section 3):
   row re-packing     per column tile, the matrix rows that hold any kept weight in that column
                      tile are packed, in order, into ceil(rows_kept / rows_per_tile) tiles.
                      For CRIMP masks the kept rows are whole kernel groups (k*k rows of an
@@ -70,8 +70,9 @@ def tiles_col_repacked(mask, spec: XbarSpec | dict):
     return jnp.sum(_ceil_div(cols_kept_per_row_tile(mask, spec), geom.cols_per_tile))
 
 
-def layer_hardware(mask, spec: XbarSpec | dict, scheme: str) -> dict:
-    """Counts for one pruned layer under `scheme` ('crimp', 'unstructured' or 'filter').
+def layer_hardware(mask, spec: XbarSpec | dict, scheme: str, weight_bits: int) -> dict:
+    """Counts for one pruned layer of `weight_bits`-bit weights under `scheme` ('crimp',
+    'unstructured' or 'filter'); the weight bits set the slices per tile.
 
     Keys (int32 scalars unless noted):
       weights, weights_kept       real kernel entries, and those the mask keeps.
@@ -103,21 +104,22 @@ def layer_hardware(mask, spec: XbarSpec | dict, scheme: str) -> dict:
     geom = tile_geometry(mask.shape, spec)
     mux_fan_in = geom.n_rows if scheme == "unstructured" else 0
     out_fan_in = geom.n_cols if scheme == "filter" else 0
-    per_tile = arrays_per_tile(spec)
+    per_tile = arrays_per_tile(spec, weight_bits)
     return {
         "weights": geom.n_rows * geom.n_cols,
+        "weight_bits": int(weight_bits),
         "tiles_dense": geom.n_tiles,
         "arrays_dense": geom.n_tiles * per_tile,
         "alignment_mux_fan_in": mux_fan_in,
         "alignment_output_fan_in": out_fan_in,
-        **_layer_counts(mask, spec, scheme),
+        **_layer_counts(mask, spec, scheme, int(weight_bits)),
     }
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _layer_counts(mask, spec: XbarSpec, scheme: str) -> dict:
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _layer_counts(mask, spec: XbarSpec, scheme: str, weight_bits: int) -> dict:
     """The mask-dependent (int32) entries of `layer_hardware`."""
-    per_tile = arrays_per_tile(spec)
+    per_tile = arrays_per_tile(spec, weight_bits)
     nonzero = tiles_nonzero(mask, spec)
     row_packed = tiles_row_repacked(mask, spec)
     zero = jnp.zeros((), jnp.int32)

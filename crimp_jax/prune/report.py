@@ -1,6 +1,7 @@
 """Per-layer pruning reports: JSON-able rows, markdown text and a crossbar-occupancy PNG.
 
-`layer_table(masks, spec, scheme)` gives one dict per layer with plain Python numbers:
+`layer_table(masks, spec, bits, scheme)` gives one dict per layer with plain Python numbers
+(`bits`: {kernel path: weight bits} or one int, the layers' quantization bit widths):
   layer, shape, scheme, weights, weights_kept, sparsity,
   crossbar_groups, crossbar_groups_kept   tiles of the dense layer / tiles with a kept weight,
   kernel_groups, kernel_groups_kept       (cin, col_tile) groups / those with a kept weight,
@@ -22,7 +23,7 @@ from crimp_jax.prune.groups import kernel_groups_in_use
 from crimp_jax.prune.masks import masks_sparsity
 from crimp_jax.prune.repack import layer_hardware
 from crimp_jax.utils.paths import short_layer_name
-from crimp_jax.xbar.config import xbar_spec
+from crimp_jax.xbar.config import layer_bits, xbar_spec
 
 SUM_KEYS = ("weights", "weights_kept", "crossbar_groups", "crossbar_groups_kept",
             "kernel_groups", "kernel_groups_kept", "tiles_dense", "tiles_nonzero", "tiles_after",
@@ -42,12 +43,13 @@ def _py(value):
 _groups_in_use = jax.jit(kernel_groups_in_use, static_argnums=1)
 
 
-def layer_table(masks: Mapping, spec, scheme: str = "crimp") -> list:
+def layer_table(masks: Mapping, spec, bits, scheme: str = "crimp") -> list:
     """One JSON-able dict per masked layer (see module docstring)."""
     rows = []
     for path, mask in masks.items():
         mask = jnp.asarray(mask)
-        hw = {k: _py(v) for k, v in layer_hardware(mask, spec, scheme).items()}
+        hw = {k: _py(v) for k, v in layer_hardware(mask, spec, scheme,
+                                                   layer_bits(bits, path)).items()}
         groups = _groups_in_use(mask, xbar_spec(spec))
         rows.append({
             "layer": path, "shape": list(mask.shape), "scheme": scheme,
@@ -84,7 +86,8 @@ def markdown_table(rows: Sequence[Mapping], columns: Sequence[str] = DEFAULT_COL
     return "\n".join(lines) + "\n"
 
 
-def compare_schemes(kernels: Mapping, crimp_masks: Mapping, spec, *, min_keep: float) -> dict:
+def compare_schemes(kernels: Mapping, crimp_masks: Mapping, spec, bits, *,
+                    min_keep: float) -> dict:
     """{'crimp'|'unstructured'|'filter': layer_table rows}; baselines at CRIMP's sparsity.
 
     The baselines prune `kernels` (restricted to the paths of `crimp_masks`) to the sparsity
@@ -95,10 +98,10 @@ def compare_schemes(kernels: Mapping, crimp_masks: Mapping, spec, *, min_keep: f
     kernels = {p: kernels[p] for p in crimp_masks}
     target = float(masks_sparsity(crimp_masks))
     return {
-        "crimp": layer_table(crimp_masks, spec, "crimp"),
-        "unstructured": layer_table(magnitude_masks(kernels, target, min_keep), spec,
+        "crimp": layer_table(crimp_masks, spec, bits, "crimp"),
+        "unstructured": layer_table(magnitude_masks(kernels, target, min_keep), spec, bits,
                                     "unstructured"),
-        "filter": layer_table(filter_masks(kernels, target, min_keep), spec, "filter"),
+        "filter": layer_table(filter_masks(kernels, target, min_keep), spec, bits, "filter"),
     }
 
 

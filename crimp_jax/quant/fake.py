@@ -43,8 +43,15 @@ import jax
 from crimp_jax.models.layers import Tap
 from crimp_jax.quant import graph as qgraph
 from crimp_jax.quant.config import QuantSpec, quant_spec, resolve_bits
-from crimp_jax.quant.numerics import (clip_ste, fake_quant, lsq_grad_factor, pow2, quantize_levels,
-                                      round_ste, scale_exponent)
+from crimp_jax.quant.numerics import (
+    clip_ste,
+    fake_quant,
+    lsq_grad_factor,
+    pow2,
+    quantize_levels,
+    round_ste,
+    scale_exponent,
+)
 from crimp_jax.utils.paths import flatten, unflatten
 
 # Integer biases are kept within +-2^30 (exactly representable in float32 and int32); the

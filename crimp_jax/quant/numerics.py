@@ -1,6 +1,6 @@
 """Quantization numerics: rounding, straight-through estimators, power-of-two scales, fake-quant.
 
-Conventions (DESIGN.md section 2):
+Conventions (docs/method.md section 2):
 
 * A tensor's scale is `s = 2^e`. It is derived from a learned float log2 *threshold* `log2_t`
   (TQT style): `e = ceil(log2_t) - m`, with `m = b - 1` for signed b-bit tensors (weights,

@@ -7,6 +7,6 @@ read from the workdirs' files; a section whose data no run has is replaced by a 
 """
 
 from crimp_jax.report.build import build_report
-from crimp_jax.report.runs import MissingSummaryError, Run, load_run, load_runs
+from crimp_jax.report.runs import Run, load_run, load_runs
 
-__all__ = ["build_report", "MissingSummaryError", "Run", "load_run", "load_runs"]
+__all__ = ["build_report", "Run", "load_run", "load_runs"]

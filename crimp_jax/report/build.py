@@ -44,7 +44,7 @@ def _guarded(fn, *args):
 def build_report(workdirs: Sequence, out=None) -> Path:
     """Writes `out`/report.md (default out: the first workdir) and the figures; returns its path.
 
-    Raises `MissingSummaryError` (before writing anything) if a workdir has no summary.json.
+    Raises `SummaryError` (before writing anything) if a workdir has no readable summary.json.
     """
     if not workdirs:
         raise ValueError("no workdirs given: expected at least one")

@@ -18,12 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
 from crimp_jax.cost.plots import cost_breakdown_figure, crossbars_per_layer_figure  # noqa: E402
+from crimp_jax.evaluate.plot import MARKERS, plot_accuracy_vs_sigma  # noqa: E402
 from crimp_jax.report.runs import Run  # noqa: E402
-from crimp_jax.report.tables import CURVES  # noqa: E402
-
-HEADLINE_SIGMA = 0.3  # DESIGN.md section 4
-LINESTYLES = ("-", "--", "-.", ":")
-MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
 def _save(fig, path: Path) -> str:
@@ -36,45 +32,19 @@ _short = short_layer_name
 
 
 def accuracy_vs_sigma(runs: Sequence[Run], out: Path) -> list:
-    """Mean test accuracy (+/- std over chips) vs write-variation sigma, every curve of every run."""
-    have = [r for r in runs if r.get("montecarlo.curves")]
+    """Mean test accuracy (+/- std over chips) vs write-variation sigma, every curve of every run
+    (`crimp_jax.evaluate.plot_accuracy_vs_sigma`, the figure each run writes too)."""
+    have = [r for r in runs if r.summary.curves()]
     if not have:
         return []
-    fig, ax = plt.subplots(figsize=(8.5, 5.2), constrained_layout=True)
-    order = list(CURVES)
-    chips, baselines = set(), {}
-    for i, r in enumerate(have):
-        curves = r.get("montecarlo.curves")
-        chips.add(r.get("montecarlo.chips"))
-        for name in sorted(curves, key=lambda c: (order.index(c) if c in order else 9, c)):
-            per = curves[name]
-            sig = sorted(per, key=float)
-            color = f"C{order.index(name)}" if name in order else f"C{4 + i}"
-            label = f"{CURVES.get(name, name)}" + (f"  [{r.name}]" if len(have) > 1 else "")
-            ax.errorbar([float(s) for s in sig], [100 * per[s]["mean"] for s in sig],
-                        yerr=[100 * (per[s].get("std") or 0.0) for s in sig], color=color,
-                        linestyle=LINESTYLES[i % 4], marker=MARKERS[i % 6], capsize=3,
-                        label=label)
-        if r.get("accuracy.fp") is not None:
-            baselines.setdefault(round(100 * r.get("accuracy.fp"), 2), []).append(r.name)
-    for j, (value, names) in enumerate(sorted(baselines.items())):
-        who = f" ({', '.join(names)})" if len(have) > 1 else ""
-        ax.axhline(value, color="k", linestyle=(0, (2, 2 + j)), linewidth=1,
-                   label=f"float model, no variation: {value:.2f}%{who}")
-    ax.axvline(HEADLINE_SIGMA, color="0.5", linewidth=0.8)
-    ax.annotate(f"headline sigma = {HEADLINE_SIGMA}", (HEADLINE_SIGMA, 0.02),
-                xycoords=("data", "axes fraction"), xytext=(4, 0), textcoords="offset points",
-                fontsize=8, color="0.35")
-    n = ", ".join(str(c) for c in sorted(c for c in chips if c is not None)) or "?"
-    ax.set_title(f"Test accuracy under RRAM write variation ({n} simulated chips per point; "
-                 "error bars: +/- 1 std over chips)", fontsize=10)
-    ax.set_xlabel("write variation sigma (std of the log-normal conductance factor per cell)")
-    ax.set_ylabel("test accuracy (%), mean over chips")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    return [(_save(fig, out / "accuracy_vs_sigma.png"),
-             "Accuracy vs write-variation sigma for every Monte Carlo curve found (mean over "
-             "chips, error bars +/- 1 std).")]
+    heads = {r.summary.headline_sigma for r in have} - {None}
+    path = out / "accuracy_vs_sigma.png"
+    plot_accuracy_vs_sigma(
+        [(r.name if len(have) > 1 else None, r.summary.curves(), r.summary.fp_accuracy,
+          r.get("montecarlo.chips")) for r in have], path,
+        headline_sigma=heads.pop() if len(heads) == 1 else None)
+    return [(path.name, "Accuracy vs write-variation sigma for every Monte Carlo curve found "
+             "(mean over chips, error bars +/- 1 std).")]
 
 
 def sparsity_per_layer(runs: Sequence[Run], out: Path) -> list:

@@ -1,8 +1,5 @@
-"""One run = one workdir: its summary.json (required) and metrics.jsonl (optional).
-
-summary.json keys may be absent or null where a stage did not run; readers use `Run.get` with a
-dotted path ('accuracy.fake_quant') and treat None as "not in this run".
-"""
+"""One run = one workdir: its summary.json (required, read by `crimp_jax.summary`) and
+metrics.jsonl (optional)."""
 
 from __future__ import annotations
 
@@ -12,9 +9,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-
-class MissingSummaryError(FileNotFoundError):
-    """A workdir has no readable summary.json (the message names the workdir)."""
+from crimp_jax.summary import Summary, read_summary
 
 
 @dataclasses.dataclass
@@ -23,24 +18,19 @@ class Run:
 
     name: short unique label used in tables, legends and file names (the workdir's base name,
       with '-2', '-3', ... added when two workdirs share one).
-    summary: the parsed summary.json. metrics: metrics.jsonl records, in file order.
+    summary: the run's `Summary`. metrics: metrics.jsonl records, in file order.
     notes: problems met while reading (e.g. a malformed metrics line), shown in the report.
     """
 
     name: str
     path: Path
-    summary: dict
+    summary: Summary
     metrics: list
     notes: list = dataclasses.field(default_factory=list)
 
     def get(self, dotted: str, default=None):
-        """summary['a']['b'] for 'a.b'; `default` when any level is absent or null."""
-        value = self.summary
-        for key in dotted.split("."):
-            if not isinstance(value, dict) or value.get(key) is None:
-                return default
-            value = value[key]
-        return value
+        """The summary's value at a dotted path ('accuracy.fake_quant'); see `Summary.get`."""
+        return self.summary.get(dotted, default)
 
     @property
     def slug(self) -> str:
@@ -49,21 +39,9 @@ class Run:
 
 
 def load_run(workdir, name: str | None = None) -> Run:
-    """Reads `workdir`; raises MissingSummaryError (one line naming it) without summary.json."""
+    """Reads `workdir`; raises SummaryError (one line naming it) without a readable summary."""
     path = Path(workdir)
-    summary_path = path / "summary.json"
-    if not summary_path.is_file():
-        why = "no such directory" if not path.is_dir() else "no summary.json in it"
-        raise MissingSummaryError(f"workdir {str(path)!r}: {why} (has the run finished?)")
-    try:
-        summary = json.loads(summary_path.read_text())
-    except json.JSONDecodeError as e:
-        raise MissingSummaryError(f"workdir {str(path)!r}: summary.json is not valid JSON "
-                                  f"({e})") from None
-    if not isinstance(summary, dict):
-        raise MissingSummaryError(f"workdir {str(path)!r}: summary.json holds a "
-                                  f"{type(summary).__name__}, expected a JSON object")
-    run = Run(name or path.resolve().name, path, summary, [])
+    run = Run(name or path.resolve().name, path, read_summary(path), [])
     metrics_path = path / "metrics.jsonl"
     if metrics_path.is_file():
         for i, line in enumerate(metrics_path.read_text().splitlines(), 1):

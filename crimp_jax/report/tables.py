@@ -9,25 +9,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from crimp_jax.config import METHOD_LABELS
 from crimp_jax.report.runs import Run
+from crimp_jax.summary import CURVE_LABELS, sigma_key
 
-ABLATIONS = {
-    "fp": "float baseline",
-    "q": "quantized",
-    "qp": "quantized + pruned",
-    "qv": "quantized + variation-aware",
-    "crimp": "full CRIMP (quantized + pruned + variation-aware)",
-}
-CURVES = {  # Monte Carlo curves, in plotting order
-    "neither": "no adaptation, no compensation",
-    "adaptation": "variation-aware training only",
-    "compensation": "self-compensation only",
-    "both": "training + self-compensation",
-}
 SCENARIOS = {
     "original": "original (dense, FP32 scales)",
     "quant_float": "quantized (dense, float scales on INT32 multipliers)",
-    "irregular": "irregular pruning (+ data-alignment units)",
+    "unstructured": "unstructured pruning (+ data-alignment units)",
 }
 NA = "n/a"
 
@@ -54,9 +43,9 @@ def missing_note(runs: Sequence[Run], have: Sequence[Run], what: str) -> str:
     return f"\n_Not in {', '.join(lacking)}: summary.json has no {what}._\n"
 
 
-def ablation_label(run: Run) -> str:
-    ab = run.get("ablation")
-    return NA if ab is None else f"{ab} ({ABLATIONS[ab]})" if ab in ABLATIONS else str(ab)
+def method_label(run: Run) -> str:
+    m = run.summary.method
+    return NA if m is None else f"{m} ({METHOD_LABELS[m]})" if m in METHOD_LABELS else str(m)
 
 
 def runs_section(runs: Sequence[Run]) -> str:
@@ -68,12 +57,12 @@ def runs_section(runs: Sequence[Run]) -> str:
                   f"jax {dev.get('jax', NA)})") if dev else NA
         wall = r.get("wall_s")
         rows.append([r.name, f"`{r.path}`", r.get("model", NA), num(r.get("num_params")),
-                     ablation_label(r), num(r.get("epochs")),
+                     method_label(r), num(r.get("epochs")),
                      f"{num(r.get('train_images'))} / {num(r.get('test_images'))}", device,
                      r.get("date", NA), NA if wall is None else f"{wall / 60:.1f} min"])
         commands.append(f"- {r.name}: `{r.get('command', NA)}`")
         commands += [f"  - note: {n}" for n in r.notes]
-    return (table(["run", "workdir", "model", "parameters", "ablation", "epochs",
+    return (table(["run", "workdir", "model", "parameters", "method", "epochs",
                    "train / test images", "device", "date", "wall time"], rows)
             + "\nCommands:\n\n" + "\n".join(commands) + "\n")
 
@@ -87,7 +76,7 @@ def accuracy_section(runs: Sequence[Run]) -> str:
         quant = r.get("quant")
         qdesc = (f"W{quant.get('weight_bits')}/A{quant.get('act_bits')} {quant.get('scale')}"
                  if quant else "float")
-        rows.append([r.name, ablation_label(r), qdesc, pct(fp), pct(r.get("accuracy.fake_quant")),
+        rows.append([r.name, method_label(r), qdesc, pct(fp), pct(r.get("accuracy.fake_quant")),
                      pct(r.get("accuracy.integer_engine")),
                      pct(r.get("accuracy.engine_agreement")),
                      num(r.get("accuracy.max_logit_diff"), "{:.3g}"),
@@ -95,9 +84,9 @@ def accuracy_section(runs: Sequence[Run]) -> str:
     note = ("\nFP: the float model before quantization; fake-quant: the quantized model "
             "simulated in float; integer engine: the integer-only crossbar engine "
             "(agreement: share of test images where it predicts the fake-quant class); "
-            "deployed: the model the run ships (quantized / pruned per its ablation); "
+            "deployed: the model the run ships (quantized / pruned per its method); "
             "n/a: stage not run.\n")
-    return table(["run", "ablation", "quantization", "FP", "fake-quant", "integer engine",
+    return table(["run", "method", "quantization", "FP", "fake-quant", "integer engine",
                   "engine agreement", "max logit diff", "sparsity", "deployed",
                   "deployed - FP (points)"], rows) + note
 
@@ -114,21 +103,18 @@ def stages_section(runs: Sequence[Run]) -> str:
 
 
 def montecarlo_section(runs: Sequence[Run]) -> str:
-    have = [r for r in runs if r.get("montecarlo.curves")]
+    have = [r for r in runs if r.summary.curves()]
     if not have:
         return "_No run has Monte Carlo results (summary.json 'montecarlo')._\n"
     rows = []
     for r in have:
-        fp = r.get("accuracy.fp")
-        curves = r.get("montecarlo.curves")
-        for curve in sorted(curves, key=lambda c: (list(CURVES).index(c) if c in CURVES
-                                                   else len(CURVES), c)):
-            for sigma in sorted(curves[curve], key=float):
-                s = curves[curve][sigma]
+        fp = r.summary.fp_accuracy
+        for curve, per_sigma in r.summary.curves().items():
+            for sigma, s in per_sigma.items():
                 mean = s.get("mean")
                 drop = NA if fp is None or mean is None else f"{100.0 * (mean - fp):+.2f}"
-                rows.append([r.name, f"{curve} ({CURVES.get(curve, 'as named by the run')})",
-                             sigma, num(r.get("montecarlo.chips")),
+                rows.append([r.name, f"{curve} ({CURVE_LABELS.get(curve, 'as named by the run')})",
+                             sigma_key(sigma), num(r.get("montecarlo.chips")),
                              num(r.get("montecarlo.test_images")), pct(mean),
                              pct(s.get("std")), pct(s.get("min")), pct(s.get("p5")), drop])
     note = ("\nsigma: standard deviation of the log-normal write variation per cell; each row is "
@@ -141,7 +127,9 @@ def montecarlo_section(runs: Sequence[Run]) -> str:
 
 
 def sparsity_section(runs: Sequence[Run]) -> str:
-    from crimp_jax.prune.report import markdown_table  # per-layer table of the pruning report
+    from crimp_jax.prune.report import (
+        markdown_table,  # per-layer table of the pruning report
+    )
 
     have = [r for r in runs if r.get("prune")]
     if not have:

@@ -6,11 +6,11 @@ Each function takes the trained (masked) folded params and returns a JSON-able d
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import jax
-import ml_collections
 import numpy as np
 
 from crimp_jax import cost as cost_lib
@@ -18,29 +18,18 @@ from crimp_jax import prune as prune_lib
 from crimp_jax.data import balanced_subset
 from crimp_jax.evaluate import plot_accuracy_vs_sigma, sweep_sigmas
 from crimp_jax.integer import compare_engine, convert, load_artifact, save_artifact
-from crimp_jax.quant import fake_quant_apply, quant_spec, quantize_weights_int
+from crimp_jax.quant import (
+    fake_quant_apply,
+    make_plan,
+    quant_spec,
+    quantize_weights_int,
+)
+from crimp_jax.summary import curve_name
 from crimp_jax.utils.paths import flatten
 from crimp_jax.variation import perturb, variation_spec
-from crimp_jax.xbar import xbar_spec
 
 log = logging.getLogger(__name__)
 _READ_STREAM = 0x7FFFFFFF  # fold_in tag of a chip's per-read (read noise) keys
-
-
-def default_evaluate_config() -> ml_collections.ConfigDict:
-    """The `evaluate` block: Monte Carlo robustness after training."""
-    return ml_collections.ConfigDict(dict(
-        chips=100,                 # simulated programmed chips per sigma
-        sigmas=(0.0, 0.1, 0.2, 0.3, 0.5),
-        headline_sigma=0.3,
-        test_per_class=0,          # >0: class-balanced test subset for Monte Carlo (CPU runs)
-        chip_chunk=4,              # chips vmapped together (memory bound), 'vmap' method
-        batch_size=1000,
-        method="auto",             # 'auto' (loop on CPU, vmap on GPU/TPU), 'vmap', 'loop'
-        seed=1234,
-        engine=True,               # convert to the integer artifact and run the engine
-        compensation=("off", "on"),  # Monte Carlo curves: self-compensation off and/or on
-    ))
 
 
 def integer_deploy(workdir: Path, model_name: str, folded_model, params, qstate, qcfg, test):
@@ -58,18 +47,25 @@ def chip_and_apply(folded_model, qcfg, vcfg, spec):
     """(chip_params, apply_fn) for `evaluate.evaluate_chips` / `sweep_sigmas`.
 
     chip_params(key, params, qstate, qe, masks, sigma) programs one chip: its effective kernels
-    from the quantized weights `qe` ({path: (q, e)}); apply_fn runs the fake-quantized model
-    (quantized biases and activations) with those kernels. With read noise
-    (`reads_per_batch`), apply_fn(chip, images, b) reads the arrays again for batch b: the same
-    write draws (from the chip key), fresh read noise from fold_in(fold_in(key, READ), b).
+    from the quantized weights `qe` ({path: (q, e)}), with the per-layer weight bits of the
+    quantization plan (the same `perturb` call a training step makes); apply_fn runs the
+    fake-quantized model (quantized biases and activations) with those kernels. With read
+    noise (`reads_per_batch`), apply_fn(chip, images, b) reads the arrays again for batch b:
+    the same write draws (from the chip key), fresh read noise from
+    fold_in(fold_in(key, READ), b).
     """
     vspec = variation_spec(vcfg)
     per_read = reads_per_batch(vspec)
+    plan = make_plan(folded_model, qcfg)
+
+    def program(qe, key, masks, sigma, read_key=None):
+        return perturb(qe, key, vspec, spec, plan.wbits, masks, sigma=sigma, read_key=read_key,
+                       scale_mode=plan.spec.scale_mode)
 
     def chip(key, p, qs, qe, masks, sigma):
         if per_read:  # the arrays are read again for every batch: keep what a read needs
             return {"p": p, "qs": qs, "qe": qe, "masks": masks, "key": key, "sigma": sigma}
-        return {"p": p, "qs": qs, "k": perturb(qe, key, vspec, spec, masks, sigma=sigma)}
+        return {"p": p, "qs": qs, "k": program(qe, key, masks, sigma)}
 
     def apply(c, x, batch_index=None):
         kernels = c.get("k")  # programmed kernels (or a plain model's {"p", "qs", "k"})
@@ -79,8 +75,7 @@ def chip_and_apply(folded_model, qcfg, vcfg, spec):
                                  "per_batch=True (apply(chip, images, batch_index))")
             read_key = jax.random.fold_in(jax.random.fold_in(c["key"], _READ_STREAM),
                                           batch_index)
-            kernels = perturb(c["qe"], c["key"], vspec, spec, c["masks"], sigma=c["sigma"],
-                              read_key=read_key)
+            kernels = program(c["qe"], c["key"], c["masks"], c["sigma"], read_key)
         return fake_quant_apply(folded_model, c["p"], c["qs"], x, qcfg,
                                 weight_transform=lambda wq: kernels)
 
@@ -93,78 +88,70 @@ def reads_per_batch(vcfg) -> bool:
     return variation_spec(vcfg).read_noise > 0
 
 
-def curve_name(variation_trained: bool, compensation: bool) -> str:
-    """Ablation name of a Monte Carlo curve (DESIGN.md section 4)."""
-    return {(False, False): "neither", (False, True): "compensation",
-            (True, False): "adaptation", (True, True): "both"}[(variation_trained, compensation)]
-
-
-def monte_carlo(config, folded_model, params, qstate, masks_flat, test, variation_trained: bool,
-                workdir: Path, fp_accuracy: float | None = None) -> dict:
-    """Accuracy of `evaluate.chips` chips per sigma, with self-compensation off and on."""
-    ecfg, qcfg = config.evaluate, config.quant
-    spec = xbar_spec(config.xbar)
+def monte_carlo(run, folded_model, params, qstate, masks_flat, test, workdir: Path,
+                fp_accuracy: float | None = None) -> dict:
+    """Accuracy of `evaluate.chips` chips per sigma, with self-compensation off and/or on."""
+    ecfg = run.evaluate
     split = balanced_subset(test, ecfg.test_per_class, ecfg.seed) if ecfg.test_per_class else test
     images, labels = jax.device_put(split.images), jax.device_put(split.labels)
-    qe = jax.device_get(quantize_weights_int(folded_model, params, qstate, qcfg))
+    qe = jax.device_get(quantize_weights_int(folded_model, params, qstate, run.quant))
     curves = {}
     for compensation in (False, True):
         if ("on" if compensation else "off") not in ecfg.compensation:
             continue
-        vcfg = config.variation.to_dict() | {"compensation": compensation}
-        chip, apply = chip_and_apply(folded_model, qcfg, vcfg, spec)
-        name = curve_name(variation_trained, compensation)
+        vspec = dataclasses.replace(run.variation, compensation=compensation)
+        chip, apply = chip_and_apply(folded_model, run.quant, vspec, run.xbar)
+        name = curve_name(run.uses["variation"], compensation)
         log.info("Monte Carlo %s: %d chips x %s", name, ecfg.chips, ecfg.sigmas)
         curves[name] = sweep_sigmas(apply, chip, images, labels, ecfg.sigmas,
                                     chip_args=(params, qstate, qe, masks_flat),
                                     seed=ecfg.seed, n_chips=ecfg.chips, chip_chunk=ecfg.chip_chunk,
                                     batch_size=min(ecfg.batch_size, len(split.labels)),
-                                    method=ecfg.method,
-                                    ideal_at_zero=variation_spec(vcfg | {"sigma": 0.0}).is_ideal,
-                                    per_batch=reads_per_batch(vcfg))
-    for c in curves.values():
-        for s in c.values():
-            s.pop("per_chip", None)
+                                    impl=ecfg.mc_impl,
+                                    ideal_at_zero=dataclasses.replace(vspec, sigma=0.0).is_ideal,
+                                    per_batch=reads_per_batch(vspec))
     png = Path(workdir) / "accuracy_vs_sigma.png"
-    plot_accuracy_vs_sigma(curves, str(png), baseline=fp_accuracy, n_chips=ecfg.chips)
+    plot_accuracy_vs_sigma(
+        [(None, {c: {float(k): v for k, v in per.items()} for c, per in curves.items()},
+          fp_accuracy, ecfg.chips)], png, headline_sigma=ecfg.headline_sigma)
     return {"chips": ecfg.chips, "sigmas": list(ecfg.sigmas), "test_images": len(split.labels),
-            "headline_sigma": ecfg.headline_sigma, "variation": config.variation.to_dict(),
-            "curves": curves, "figure": png.name}
+            "headline_sigma": ecfg.headline_sigma,
+            "variation": dataclasses.asdict(run.variation), "curves": curves,
+            "figure": png.name}
 
 
 def strip_prefix(flat: dict, prefix: str = "params/") -> dict:
     return {k.removeprefix(prefix): v for k, v in flat.items()}
 
 
-def prune_report(config, masks_flat: dict, dense_kernels: dict, workdir: Path, model_name: str):
+def prune_report(run, masks_flat: dict, dense_kernels: dict, bits, workdir: Path,
+                 model_name: str):
     """Per-layer CRIMP table, baselines at equal sparsity, and the occupancy figure."""
-    spec = xbar_spec(config.xbar)
     masks_np = {p: np.asarray(m) for p, m in masks_flat.items()}
     # Baselines rank weights the way CRIMP does (same layer normalisation).
-    dense_kernels = prune_lib.normalize_scores(dense_kernels, config.prune)
-    tables = prune_lib.compare_schemes(dense_kernels, masks_np, spec,
-                                       min_keep=config.prune.min_keep)
+    dense_kernels = prune_lib.normalize_scores(dense_kernels, run.prune)
+    tables = prune_lib.compare_schemes(dense_kernels, masks_np, run.xbar, bits,
+                                       min_keep=run.prune.min_keep)
     png = Path(workdir) / "crossbar_occupancy.png"
     prune_lib.plot_occupancy(tables, str(png), model_name)
     rows = tables["crimp"]
-    return {"target_sparsity": config.prune.target_sparsity,
+    return {"target_sparsity": run.prune.target_sparsity,
             "sparsity": float(prune_lib.masks_sparsity(masks_np)),
             "layers": rows, "totals": prune_lib.totals(rows),
             "baselines": {k: prune_lib.totals(v) for k, v in tables.items() if k != "crimp"},
             "markdown": prune_lib.markdown_table(rows), "figure": png.name}
 
 
-def cost_report(config, params, masks_flat: dict | None, scale: str, bits: dict | None = None):
-    """Power/area of the deployed model and its reductions against the references."""
-    spec = xbar_spec(config.xbar)
-    red = cost_lib.reductions(params, spec, masks_flat or None, scale=scale, cfg=config.cost,
-                              bits=bits)
+def cost_report(run, params, masks_flat: dict | None, scale: str, bits) -> dict:
+    """Power/area of the deployed model and its reductions against the references (the
+    unstructured reference keeps as many weights per layer, `cost.random_unstructured_masks`)."""
+    red = cost_lib.reductions(params, run.xbar, bits, masks_flat or None, scale=scale,
+                              cfg=run.cost)
     return cost_lib.cost_summary(red)
 
 
 def kernel_bits(folded_model, qcfg) -> dict:
     """{kernel path: weight bits} resolved by the quantization rules."""
-    from crimp_jax.quant import make_plan
     return dict(make_plan(folded_model, qcfg).wbits)
 
 

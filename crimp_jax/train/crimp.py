@@ -1,109 +1,95 @@
 """The CRIMP stage: one training process composing every parameter transform in the loss.
 
-    latent folded params --(zerorize-recover masks, in the optimizer)--> pruned latent
+    latent params --(pruning masks, in the optimizer)--> pruned latent
+      --(BatchNorm folded: with the batch statistics, or once before the stage)--> folded
       --(power-of-two fake quantization, STE)--> {path: (q, e)}
-      --(fresh crossbar variation per step + self-compensation, `variation.perturb`)--> kernels
-      --> forward of the BN-folded model with fake-quantized activations --> loss
+      --(a fresh chip per step: crossbar variation + self-compensation, `variation.perturb`)-->
+      kernels --> forward of the BN-folded model with fake-quantized activations --> loss
+      (cross-entropy, optionally distilled from the float model)
 
-Ablations (`config.method`): 'q' quantization; 'qp' + pruning; 'qv' + variation-aware
-training; 'crimp' all three. The model file is the same for all of them.
+Ablations (`method`): 'q' quantization; 'qp' + pruning; 'qv' + variation-aware training;
+'crimp' all three. The model files are the same for all of them.
 
-Phases, in epochs of the `crimp` block: `dense_epochs` of dense QAT warm-up, then
-`alternating_epochs` of zerorize/recover (the last one zerorizes), then `finetune_epochs` with the
-masks frozen. Without pruning the phases are simply QAT epochs.
+Phases, in epochs of the `crimp` block (`CrimpSpec`): `dense_epochs` of dense QAT, then
+`prune_epochs` of pruning (zerorize-recover or gradual: `prune_schedule`), then
+`finetune_epochs` with the masks frozen. Without pruning the phases are simply QAT epochs.
+
+BatchNorm (`crimp.batchnorm`):
+  'folded'         BN and the input std are folded into the kernels once (running statistics
+                   of the float model) and the BN-free network is trained.
+  'fold_per_step'  the float model's BatchNorm stays: every training step runs the float
+                   network on the batch to get each BN's batch statistics (gradients flow
+                   through them), folds them into the kernels, and trains the fake-quantized
+                   folded network; the running statistics follow the batch ones
+                   (`bn_momentum`) and stop for the last `bn_freeze_epochs` (then the step
+                   folds with them). Evaluation and deployment fold with the running
+                   statistics, so the integer engine sees one fixed folded network.
+
+A training step draws its chip with the same `variation.perturb` call as Monte Carlo (the same
+masks and per-layer weight bits): in the prune phases' zerorized steps and the fine-tune, the
+pruned crossbar rows are absent from the chip exactly as on a deployed one; in dense and
+recover steps nothing is masked.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
-from crimp_jax.prune import ZerorizeSchedule, apply_masks, zerorize_recover
-from crimp_jax.quant import fake_quant_apply, init_quant_state
-from crimp_jax.train.loop import Task
-from crimp_jax.train.optim import decay_mask, make_optimizer, make_schedule
+from crimp_jax.models.fold import fold_batchnorm
+from crimp_jax.prune import (
+    ZerorizeSchedule,
+    apply_masks,
+    is_zerorized,
+    zerorize_recover,
+)
+from crimp_jax.quant import fake_quant_apply, init_quant_state, make_plan
+from crimp_jax.train.loop import Task, cross_entropy
+from crimp_jax.train.optim import make_optimizer
 from crimp_jax.train.state import TrainState
-from crimp_jax.variation import draw_keys, perturb, variation_spec
-from crimp_jax.xbar import xbar_spec
-
-METHODS = ("fp", "q", "qp", "qv", "crimp")
+from crimp_jax.utils.paths import flatten, unflatten
+from crimp_jax.variation import draw_keys, perturb
 
 
-def uses(method: str) -> dict:
-    """Which transforms a method composes."""
-    if method not in METHODS:
-        raise ValueError(f"method={method!r}: expected one of {METHODS}")
-    return {"quant": method != "fp", "prune": method in ("qp", "crimp"),
-            "variation": method in ("qv", "crimp")}
+@dataclasses.dataclass(frozen=True)
+class StageModels:
+    """The two views of one network the stage needs: the BatchNorm model (float stage, the
+    teacher, batch statistics) and the folded model (fake quantization, deployment)."""
+
+    name: str
+    bn: Any
+    folded: Any
 
 
-def default_crimp_config() -> ml_collections.ConfigDict:
-    """The `crimp` block: schedule and optimizer of the second (quantized) stage."""
-    return ml_collections.ConfigDict(dict(
-        dense_epochs=1,         # dense QAT warm-up
-        alternating_epochs=5,   # zerorize / recover epochs (odd: starts and ends zerorizing)
-        finetune_epochs=0,      # fixed-mask fine-tune at the end
-        ramp_epochs=0,          # >0: cubic sparsity ramp over this many alternating epochs
-        optimizer="lars",       # weights: 'lars' (SGD momentum + per-layer trust ratio), 'sgd', 'adam'
-        lr=0.001,               # LARS: each step changes a layer by about lr of its norm
-        threshold_lr=0.0,       # log2 thresholds (Adam); 0 keeps the calibrated thresholds
-        schedule="cosine",
-        warmup_epochs=0.0,
-        step_milestones=(0.5, 0.75),
-        step_gamma=0.1,
-        momentum=0.9,
-        nesterov=True,
-        weight_decay=5e-4,
-        calib_images=500,       # training images used to initialise the quantization thresholds
-        variation_draws=1,      # K chips drawn per step, loss averaged over them
-        draws_method="auto",    # K draws: 'vmap', 'unroll' (K forwards in one step), 'auto'
-    ))
+def zerorize_schedule(c, steps_per_epoch: int) -> ZerorizeSchedule:
+    """The pruning phases of `crimp` block `c` in optimizer steps."""
+    return ZerorizeSchedule(
+        warmup_steps=c.dense_epochs * steps_per_epoch, steps_per_epoch=steps_per_epoch,
+        prune_epochs=max(1, c.prune_epochs), ramp_steps=c.ramp_epochs * steps_per_epoch,
+        finetune_steps=c.finetune_epochs * steps_per_epoch,
+        gradual=c.prune_schedule == "gradual")
 
 
-def crimp_epochs(ccfg) -> int:
-    return ccfg.dense_epochs + ccfg.alternating_epochs + ccfg.finetune_epochs
+def make_crimp_optimizer(c, steps_per_epoch: int):
+    """The `crimp` block's optimizer for the weights (`train.optim.make_optimizer`: SGD, LARS
+    or Adam with its schedule) and Adam or nothing for the quantization thresholds.
 
-
-def optimizer_block(ccfg) -> ml_collections.ConfigDict:
-    """The subset of the `crimp` block that `make_optimizer` reads (same keys as `train`)."""
-    return ml_collections.ConfigDict({k: ccfg[k] for k in (
-        "lr", "schedule", "warmup_epochs", "step_milestones", "step_gamma", "momentum",
-        "nesterov", "weight_decay")} | {"epochs": crimp_epochs(ccfg)})
-
-
-def make_crimp_optimizer(ccfg, steps_per_epoch: int):
-    """SGD (+ schedule, weight decay on kernels) for the weights; Adam or nothing for the
-    quantization thresholds. A rounded log2 threshold that crosses an integer doubles or halves
-    a scale, so SGD at the weights' rate makes the loss jump (measured: loss 1.5 -> 6-9 on
-    ResNet-20 at lr 1e-2 and still 1.5 -> 3.9 at 1e-4); a separate small-step Adam does not."""
-    if ccfg.optimizer == "sgd":
-        tx_w, schedule = make_optimizer(optimizer_block(ccfg), steps_per_epoch)
-    elif ccfg.optimizer in ("adam", "lars"):
-        schedule = make_schedule(optimizer_block(ccfg), steps_per_epoch)
-        scale = (optax.scale_by_adam() if ccfg.optimizer == "adam" else
-                 optax.chain(optax.trace(ccfg.momentum, ccfg.nesterov),
-                             optax.scale_by_trust_ratio()))
-        tx_w = optax.chain(optax.add_decayed_weights(ccfg.weight_decay, mask=decay_mask), scale,
-                           optax.scale_by_learning_rate(schedule))
-    else:
-        raise ValueError(f"crimp.optimizer={ccfg.optimizer!r}: expected 'sgd', 'adam' or 'lars'")
-    tx_t = optax.adam(ccfg.threshold_lr) if ccfg.threshold_lr > 0 else optax.set_to_zero()
+    A rounded log2 threshold that crosses an integer doubles or halves a scale, so moving the
+    thresholds at the weights' rate makes the loss jump (measured: loss 1.5 -> 6-9 on ResNet-20
+    at lr 1e-2 and still 1.5 -> 3.9 at 1e-4); a separate small-step Adam does not."""
+    tx_w, schedule = make_optimizer(c, steps_per_epoch, c.epochs)
+    tx_t = optax.adam(c.threshold_lr) if c.threshold_lr > 0 else optax.set_to_zero()
 
     def labels(params):
         return {k: jax.tree.map(lambda _, k=k: "t" if k == "quant" else "w", v)
                 for k, v in params.items()}
 
     return optax.multi_transform({"w": tx_w, "t": tx_t}, labels), schedule
-
-
-def zerorize_schedule(ccfg, steps_per_epoch: int) -> ZerorizeSchedule:
-    return ZerorizeSchedule(
-        warmup_steps=ccfg.dense_epochs * steps_per_epoch, steps_per_epoch=steps_per_epoch,
-        alternating_epochs=ccfg.alternating_epochs,
-        ramp_steps=ccfg.ramp_epochs * steps_per_epoch,
-        finetune_steps=ccfg.finetune_epochs * steps_per_epoch)
 
 
 def masks_of(opt_state):
@@ -117,72 +103,192 @@ def deployed_params(params, opt_state):
     return params if masks is None else apply_masks(params, masks)
 
 
-DRAWS_METHODS = ("auto", "vmap", "unroll")
+def training_sigma(run, step, steps_per_epoch: int):
+    """Write-variation sigma of training step `step` (traced): 0 before
+    `crimp.variation_start_epochs`, then a linear ramp to `variation.sigma` over
+    `crimp.variation_ramp_epochs`."""
+    c = run.crimp
+    start = c.variation_start_epochs * steps_per_epoch
+    ramp = c.variation_ramp_epochs * steps_per_epoch
+    t = jnp.asarray(step, jnp.float32) - start
+    frac = jnp.clip(t / ramp, 0.0, 1.0) if ramp > 0 else (t >= 0).astype(jnp.float32)
+    return jnp.float32(run.variation.sigma) * frac
 
 
-def validate_draws(ccfg, use: dict) -> tuple[int, str]:
-    """(K, method) from `crimp.variation_draws` (an int >= 1; > 1 only where the method trains
-    with variation) and `crimp.draws_method`; 'auto' is 'unroll' on CPUs, 'vmap' elsewhere.
+def batch_statistics(bn_model, params, images) -> dict:
+    """{'<bn module path>': {'mean', 'var'}} of every BatchNorm's input on `images`, from one
+    training-mode forward of the float BN model (differentiable w.r.t. params), nested like
+    the model's batch_stats collection."""
+    rec = {}
+
+    def recorder(next_fun, args, kwargs, context):
+        if isinstance(context.module, nn.BatchNorm) and context.method_name == "__call__":
+            x = args[0].astype(jnp.float32)
+            axes = tuple(range(x.ndim - 1))
+            mean = jnp.mean(x, axes)
+            rec["/".join(context.module.path)] = (mean, jnp.mean(jnp.square(x - mean), axes))
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(recorder):
+        bn_model.apply(params, images, train=True, mutable=["batch_stats"])
+    return unflatten({f"{p}/{k}": v for p, (m, var) in rec.items()
+                      for k, v in (("mean", m), ("var", var))})
+
+
+def ema(running, batch, momentum: float):
+    """Running statistics after one batch: momentum * running + (1 - momentum) * batch."""
+    return jax.tree.map(lambda r, b: momentum * r + (1.0 - momentum) * jax.lax.stop_gradient(b),
+                        running, batch)
+
+
+def fold_for_step(run, models: StageModels, latent, model_state, images, train: bool, step,
+                  steps_per_epoch: int):
+    """(folded params, new model_state) of one step: see the module docstring."""
+    c = run.crimp
+    if c.batchnorm == "folded":
+        return latent, model_state
+    running = model_state["batch_stats"]
+    if not train:
+        return fold_batchnorm(latent, running, models.name), model_state
+    freeze_step = (c.epochs - c.bn_freeze_epochs) * steps_per_epoch
+
+    def with_batch(_):
+        stats = batch_statistics(models.bn, {"params": latent, "batch_stats": running}, images)
+        return stats, ema(running, stats, c.bn_momentum)
+
+    def frozen(_):
+        return running, running
+
+    if c.bn_freeze_epochs == 0:
+        stats, new_running = with_batch(None)
+    else:
+        stats, new_running = jax.lax.cond(step >= freeze_step, frozen, with_batch, None)
+    return (fold_batchnorm(latent, stats, models.name),
+            {**model_state, "batch_stats": new_running})
+
+
+def active_masks(masks, opt_state, schedule: ZerorizeSchedule | None):
+    """The masks a training chip is programmed with at this step: the optimizer's masks where
+    the latent weights are pruned (zerorized or fine-tune steps), all ones otherwise."""
+    if masks is None:
+        return None
+    flat = {p.removeprefix("params/"): m for p, m in flatten(masks).items()}
+    zerorized = is_zerorized(opt_state.count - 1, schedule)
+    return {p: jnp.where(zerorized, m, jnp.ones_like(m)) for p, m in flat.items()}
+
+
+def distillation_loss(student, teacher, labels, weight: float, temperature: float,
+                      label_smoothing: float = 0.0):
+    """(1 - w) * cross-entropy + w * T^2 * KL(softmax(teacher/T) || softmax(student/T)).
+
+    student (..., batch, classes) (leading axes: K variation draws, averaged), teacher
+    (batch, classes)."""
+    ce = cross_entropy(student, labels, label_smoothing)
+    if weight == 0:
+        return ce
+    t = jax.nn.log_softmax(jax.lax.stop_gradient(teacher) / temperature, -1)
+    s = jax.nn.log_softmax(student / temperature, -1)
+    kl = jnp.sum(jnp.exp(t) * (t - s), -1).mean()
+    return (1.0 - weight) * ce + weight * temperature ** 2 * kl
+
+
+def crimp_task(run, models: StageModels, steps_per_epoch: int) -> Task:
+    """The quantized stage of `run.method` as a `Task` for `train.loop.fit`.
+
+    With `crimp.variation_draws` K > 1 a training forward draws K chips (keys fold_in(key, d),
+    d < K), runs the batch through each (`vmap` over the draws, or K unrolled forwards:
+    `crimp.draws_impl`) and returns logits (K, batch, classes): the loss is then the mean over
+    draws of each draw's loss. K = 1 uses `key` itself.
+    """
+    use, c = run.uses, run.crimp
+    draws, impl = c.variation_draws, draws_impl(c)
+    plan = make_plan(models.folded, run.quant)
+    tx, schedule = make_crimp_optimizer(c, steps_per_epoch)
+    prune_schedule = zerorize_schedule(c, steps_per_epoch) if use["prune"] else None
+    if use["prune"]:
+        tx = zerorize_recover(tx, spec=run.xbar, prune=run.prune, schedule=prune_schedule)
+
+    def forward(params, model_state, opt_state, images, train, key, step):
+        if not train:  # evaluation: the zerorized (masked) model, ideal devices
+            params = deployed_params(params, opt_state)
+        folded, new_ms = fold_for_step(run, models, params["params"], model_state, images,
+                                       train, step, steps_per_epoch)
+
+        def run_chip(transform):
+            return fake_quant_apply(models.folded, folded, params["quant"], images, run.quant,
+                                    weight_transform=transform)
+
+        if train and use["variation"]:
+            masks = active_masks(masks_of(opt_state), opt_state, prune_schedule)
+            sigma = training_sigma(run, step, steps_per_epoch)
+
+            def one(k):  # the forward through one chip drawn with key k
+                return run_chip(lambda wq: perturb(wq, k, run.variation, run.xbar, plan.wbits,
+                                                   masks, sigma=sigma,
+                                                   scale_mode=plan.spec.scale_mode))
+
+            if draws == 1:
+                logits = one(key)
+            elif impl == "vmap":
+                logits = jax.vmap(one)(draw_keys(key, draws))
+            else:
+                keys = draw_keys(key, draws)
+                logits = jnp.stack([one(keys[d]) for d in range(draws)])
+        else:
+            logits = run_chip(None)
+        if train and c.distill_weight > 0:
+            teacher = models.bn.apply(model_state["teacher"], images, train=False)
+            return {"logits": logits, "teacher": teacher}, new_ms
+        return logits, new_ms
+
+    def loss(out, labels):
+        if isinstance(out, dict):
+            return distillation_loss(out["logits"], out["teacher"], labels, c.distill_weight,
+                                     c.distill_temperature, run.train.label_smoothing)
+        return cross_entropy(out, labels, run.train.label_smoothing)
+
+    return Task("crimp", forward, tx, c.epochs, schedule, loss)
+
+
+def draws_impl(c) -> str:
+    """`crimp.draws_impl` with 'auto' resolved: 'unroll' on CPUs, 'vmap' elsewhere.
 
     Measured on the 2-core CPU (ResNet-20, batch 100, `experiments.bench --what=crimp`): a step
     with K = 2 vmapped draws took 18.6x the plain step (vmap over different conv weights
     becomes a grouped convolution, slow on XLA:CPU), two unrolled forwards 1.56x, four 3.57x
     (results/resnet20_cpu/bench.jsonl)."""
-    k, method = ccfg.variation_draws, ccfg.draws_method
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"crimp.variation_draws={k!r}: expected an int >= 1")
-    if k > 1 and not use["variation"]:
-        raise ValueError(f"crimp.variation_draws={k}: only methods that train with variation "
-                         "('qv', 'crimp') draw chips; use 1")
-    if method not in DRAWS_METHODS:
-        raise ValueError(f"crimp.draws_method={method!r}: expected one of {DRAWS_METHODS}")
-    if method == "auto":
-        method = "unroll" if jax.default_backend() == "cpu" else "vmap"
-    return k, method
+    if c.draws_impl == "auto":
+        return "unroll" if jax.default_backend() == "cpu" else "vmap"
+    return c.draws_impl
 
 
-def crimp_task(config, folded_model, steps_per_epoch: int) -> Task:
-    """The quantized stage of `config.method` as a `Task` for `train.loop.fit`.
+def init_crimp_state(run, models: StageModels, fp_state: TrainState, calib_images,
+                     tx) -> TrainState:
+    """The stage's first state from the float stage's final state.
 
-    With `crimp.variation_draws` K > 1 a training forward draws K chips (keys fold_in(key, d),
-    d < K), runs the batch through each (`vmap` over the draws, or K unrolled forwards:
-    `crimp.draws_method`) and returns logits (K, batch, classes): the loop's loss is then the
-    mean over draws of each draw's loss. K = 1 uses `key` itself.
+    'folded': params = folded kernels/biases; 'fold_per_step': the BN model's params, with its
+    running statistics in model_state. Quantization thresholds are calibrated on the folded
+    network (running statistics) with `calib_images`. With distillation, model_state also
+    holds the float model (the teacher) as it left the float stage.
     """
-    use = uses(config.method)
-    ccfg = config.crimp
-    draws, draws_method = validate_draws(ccfg, use)
-    qcfg = config.quant
-    spec = xbar_spec(config.xbar)
-    vspec = variation_spec(config.variation)
-    tx, schedule = make_crimp_optimizer(ccfg, steps_per_epoch)
-    if use["prune"]:
-        tx = zerorize_recover(tx, spec=spec, prune=config.prune,
-                              schedule=zerorize_schedule(ccfg, steps_per_epoch))
-
-    def forward(params, model_state, opt_state, images, train, key):
-        if not train:  # evaluation: the zerorized (masked) model, ideal devices
-            params = deployed_params(params, opt_state)
-        def run(transform):
-            return fake_quant_apply(folded_model, params["params"], params["quant"], images,
-                                    qcfg, weight_transform=transform)
-
-        def one(k):  # the forward through one chip drawn with key k
-            return run(lambda wq: perturb(wq, k, vspec, spec))
-
-        if not (train and use["variation"]):
-            return run(None), model_state
-        if draws == 1:
-            return one(key), model_state
-        keys = draw_keys(key, draws)
-        if draws_method == "vmap":
-            return jax.vmap(one)(keys), model_state
-        return jnp.stack([one(keys[d]) for d in range(draws)]), model_state
-
-    return Task("crimp", forward, tx, crimp_epochs(ccfg), schedule)
+    bn_params = fp_state.params["params"]
+    stats = fp_state.model_state["batch_stats"]
+    folded = fold_batchnorm(bn_params, stats, models.name)
+    qstate = init_quant_state(models.folded, folded, calib_images, run.quant)
+    if run.crimp.batchnorm == "folded":
+        params, model_state = folded, {}
+    else:
+        params, model_state = bn_params, {"batch_stats": stats}
+    if run.crimp.distill_weight > 0:  # a copy: the train step donates the state's buffers
+        teacher = jax.tree.map(jnp.copy, {"params": bn_params, "batch_stats": stats})
+        model_state = {**model_state, "teacher": teacher}
+    return TrainState.create({"params": params, "quant": qstate}, model_state, tx)
 
 
-def init_crimp_state(config, folded_model, folded_params, calib_images, tx) -> TrainState:
-    """Initial state: folded params + quantization thresholds calibrated on `calib_images`."""
-    qstate = init_quant_state(folded_model, folded_params, calib_images, config.quant)
-    return TrainState.create({"params": folded_params, "quant": qstate}, {}, tx)
+def deployed_folded(run, models: StageModels, state: TrainState) -> dict:
+    """The folded params a chip is programmed with: masks applied, BN folded with the running
+    statistics ('fold_per_step') or already folded ('folded')."""
+    latent = deployed_params(state.params, state.opt_state)["params"]
+    if run.crimp.batchnorm == "folded":
+        return latent
+    return fold_batchnorm(latent, state.model_state["batch_stats"], models.name)

@@ -43,10 +43,13 @@ class NonFiniteLossError(FloatingPointError):
 class Task:
     """One training stage.
 
-    forward(params, model_state, opt_state, images, train, key) -> (logits, new_model_state):
-      pure and jittable; `images` are uint8; `train` is a Python bool. In training the logits
-      may carry leading axes (K variation draws: (K, batch, classes)); loss and accuracy
-      average over them.
+    forward(params, model_state, opt_state, images, train, key, step) -> (out, new_model_state):
+      pure and jittable; `images` are uint8; `train` is a Python bool; `step` the (traced)
+      train step. `out` is the logits or a dict with them under 'logits' (and what `loss`
+      needs besides, e.g. a teacher's logits). In training the logits may carry leading axes
+      (K variation draws: (K, batch, classes)); loss and accuracy average over them.
+    loss(out, labels) -> scalar: the training loss (default: cross-entropy, label smoothing
+      from the `train` block).
     """
 
     name: str
@@ -54,6 +57,12 @@ class Task:
     tx: optax.GradientTransformation
     epochs: int
     schedule: Callable | None = None
+    loss: Callable | None = None
+
+
+def logits_of(out):
+    """The logits of a forward's output (an array, or a dict holding them under 'logits')."""
+    return out["logits"] if isinstance(out, dict) else out
 
 
 @dataclasses.dataclass
@@ -114,9 +123,11 @@ def make_train_step(task: Task, batch_size: int, label_smoothing: float, augment
         y = labels[idx]
 
         def loss_fn(params):
-            logits, new_ms = task.forward(params, state.model_state, state.opt_state, x, True,
-                                          k_fwd)
-            return cross_entropy(logits, y, label_smoothing), (logits, new_ms)
+            out, new_ms = task.forward(params, state.model_state, state.opt_state, x, True,
+                                       k_fwd, state.step)
+            loss = (task.loss(out, y) if task.loss is not None
+                    else cross_entropy(logits_of(out), y, label_smoothing))
+            return loss, (logits_of(out), new_ms)
 
         (loss, (logits, new_ms)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = task.tx.update(grads, state.opt_state, state.params)
@@ -144,7 +155,8 @@ def make_eval_step(task: Task):
 
     @trace_once(f"{task.name} eval step")
     def step(params, model_state, opt_state, images, labels, valid, key):
-        logits, _ = task.forward(params, model_state, opt_state, images, False, key)
+        out, _ = task.forward(params, model_state, opt_state, images, False, key, 0)
+        logits = logits_of(out)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
         correct = (jnp.argmax(logits, -1) == labels) & valid
         return jnp.stack([jnp.sum(jnp.where(valid, ce, 0.0)), jnp.sum(correct).astype(jnp.float32)])
@@ -193,7 +205,7 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
             "epoch_times_s": [], "eval": []}
     last_good = ckpt.latest_step()
     bar = tqdm(range(start_epoch, task.epochs), desc=task.name, unit="epoch",
-               initial=start_epoch, total=task.epochs, disable=tcfg.get("quiet", False))
+               initial=start_epoch, total=task.epochs, disable=tcfg.quiet)
     for epoch in bar:
         t0 = time.perf_counter()
         perm = epoch_permutation(data_key, len(train), epoch)
@@ -214,7 +226,8 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
             where = f"{ckpt.directory}/{last_good}" if last_good is not None else "none saved yet"
             raise NonFiniteLossError(
                 f"stage {task.name}: non-finite training loss ({train_loss}) in epoch {epoch + 1}; "
-                f"stopped; last good checkpoint: {where} (try a lower train.lr={tcfg.lr})")
+                f"stopped; last good checkpoint: {where} (try a lower learning rate: "
+                f"{'train' if task.name == 'fp' else task.name}.lr)")
         record = {"stage": task.name, "epoch": epoch + 1, "train_loss": train_loss,
                   "train_accuracy": float(correct) / (steps_per_epoch * bs), "epoch_s": epoch_s}
         if task.schedule is not None:

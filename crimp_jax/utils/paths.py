@@ -11,6 +11,8 @@ import logging
 import re
 from typing import Iterable, Mapping, Sequence
 
+from crimp_jax.utils.blocks import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -51,7 +53,8 @@ def match_rules(paths: Sequence[str], rules: Iterable[str], what: str = "rule") 
         pattern = re.compile(rule)
         hits = [p for p in paths if pattern.search(p)]
         if not hits:
-            raise ValueError(f"{what} {rule!r} matches no parameter; paths are: {', '.join(paths)}")
+            raise ConfigError(f"{what} {rule!r} matches no parameter; paths are: "
+                              f"{', '.join(paths)}")
         matched[rule] = hits
         log.info("%s %r matches %s", what, rule, hits)
     return matched

@@ -20,9 +20,21 @@ import math
 
 import ml_collections
 
-from crimp_jax.utils.blocks import default_block, parse_block
+from crimp_jax.utils.blocks import (
+    ConfigError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    default_block,
+    parse_block,
+)
 
 MODES = ("cell", "weight")
+# Physical ranges: a log-normal sigma of 2 already spreads a cell over e^(+-4) (a factor 55 at
+# one standard deviation); a read-noise std of 1 is as large as the signal.
+MAX_SIGMA = 2.0
+MAX_READ_NOISE = 1.0
 KINDS = ("lognormal", "gaussian")
 COMP_FORMS = ("po2", "po2_pm", "exact")
 
@@ -32,7 +44,7 @@ class VariationSpec:
     """Device model and self-compensation settings (hashable: a static jit argument).
 
     Attributes:
-      sigma: write variation strength. 'lognormal': G * exp(theta), theta ~ N(0, sigma^2);
+      sigma: write variation strength, in [0, 2]. 'lognormal': G * exp(theta), theta ~ N(0, sigma^2);
         'gaussian': G + sigma * G_max * z, z ~ N(0, 1) (additive, relative to the top level).
       mode: 'cell': one draw per physical cell (per bit-slice and polarity); 'weight': one draw
         per weight and polarity (the weight is one multi-level cell).
@@ -40,6 +52,7 @@ class VariationSpec:
       sa0_rate, sa1_rate: fraction of programmed cells stuck at G_max (SA0) / G_min (SA1).
       on_off_ratio: G_max / G_min; 0 means ideal (G_min = 0), else must exceed 1.
       read_noise: std of a multiplicative Gaussian read noise per cell, (1 + read_noise * z),
+        in [0, 1],
         drawn from the read key (per inference).
       compensation: apply per-physical-column self-compensation gains.
       comp_form: how a gain is rounded: 'po2' (2^e), 'po2_pm' (2^e or 2^e * (1 +/- 2^-m),
@@ -59,29 +72,22 @@ class VariationSpec:
     comp_m_max: int = 6
 
     def __post_init__(self):
-        for name in ("sigma", "read_noise"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"variation.{name}={value!r}: expected a finite number >= 0")
+        check_float("variation.sigma", self.sigma, 0.0, MAX_SIGMA)
+        check_float("variation.read_noise", self.read_noise, 0.0, MAX_READ_NOISE)
         for name in ("sa0_rate", "sa1_rate"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"variation.{name}={value!r}: expected a rate in [0, 1]")
+            check_float(f"variation.{name}", getattr(self, name), 0.0, 1.0)
         if self.sa0_rate + self.sa1_rate > 1.0:
-            raise ValueError(f"variation.sa0_rate + sa1_rate = {self.sa0_rate + self.sa1_rate!r}: "
-                             "expected <= 1")
-        if self.mode not in MODES:
-            raise ValueError(f"variation.mode={self.mode!r}: expected one of {MODES}")
-        if self.kind not in KINDS:
-            raise ValueError(f"variation.kind={self.kind!r}: expected one of {KINDS}")
-        if self.comp_form not in COMP_FORMS:
-            raise ValueError(f"variation.comp_form={self.comp_form!r}: expected one of {COMP_FORMS}")
+            raise ConfigError(f"variation.sa0_rate + sa1_rate = "
+                              f"{self.sa0_rate + self.sa1_rate!r}: expected <= 1")
+        check_choice("variation.mode", self.mode, MODES)
+        check_choice("variation.kind", self.kind, KINDS)
+        check_bool("variation.compensation", self.compensation)
+        check_choice("variation.comp_form", self.comp_form, COMP_FORMS)
         r = self.on_off_ratio
-        if not isinstance(r, (int, float)) or not (r == 0 or (r > 1 and math.isfinite(r))):
-            raise ValueError(f"variation.on_off_ratio={r!r}: expected 0 (ideal) or a finite "
-                             "number > 1")
-        if not isinstance(self.comp_m_max, int) or not 1 <= self.comp_m_max <= 20:
-            raise ValueError(f"variation.comp_m_max={self.comp_m_max!r}: expected an int in 1..20")
+        if not (r == 0 or (isinstance(r, (int, float)) and math.isfinite(r) and r > 1)):
+            raise ConfigError(f"variation.on_off_ratio={r!r}: expected 0 (ideal) or a finite "
+                              "number > 1")
+        check_int("variation.comp_m_max", self.comp_m_max, 1, 20)
 
     @property
     def is_ideal(self) -> bool:

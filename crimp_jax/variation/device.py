@@ -42,22 +42,23 @@ def _draw(sampler, key, shape):
     return sampler(key, (math.prod(shape),), jnp.float32).reshape(shape)
 
 
-def cell_levels(q_tiles, spec: XbarSpec, vspec: VariationSpec):
-    """Tiles (...) -> (levels (slice, polarity, ...), place values, L, offset).
+def cell_levels(q_tiles, spec: XbarSpec, vspec: VariationSpec, weight_bits: int):
+    """Tiles (...) of `weight_bits`-bit weights -> (levels (slice, polarity, ...), place values,
+    L, offset).
 
     'cell' mode slices bits (`xbar.cells`); 'weight' mode keeps one cell per weight and polarity
     holding the whole magnitude (L = 2^(b-1) - 1, or 2^b - 1 with offset storage).
     """
     if vspec.mode == "cell":
-        return (slice_weights(q_tiles, spec), place_values(spec), max_level(spec),
-                storage_offset(spec))
+        return (slice_weights(q_tiles, spec, weight_bits), place_values(spec, weight_bits),
+                max_level(spec), storage_offset(spec, weight_bits))
     q = jnp.round(jax.lax.stop_gradient(q_tiles))
     one = jnp.ones((1,), jnp.float32)
     if spec.differential:
         levels = jnp.stack([jnp.maximum(q, 0), jnp.maximum(-q, 0)])[None]
-        return levels, one, 2 ** (spec.weight_bits - 1) - 1, 0
-    offset = 2 ** (spec.weight_bits - 1)
-    return (q + offset)[None, None], one, 2 ** spec.weight_bits - 1, offset
+        return levels, one, 2 ** (weight_bits - 1) - 1, 0
+    offset = 2 ** (weight_bits - 1)
+    return (q + offset)[None, None], one, 2 ** weight_bits - 1, offset
 
 
 def row_tiles(kernel, spec: XbarSpec):
@@ -87,13 +88,14 @@ def programmed_cells(kernel_shape, spec: XbarSpec, mask=None):
     return prog & valid
 
 
-def layer_effective(q, key, spec: XbarSpec, vspec: VariationSpec, mask=None, sigma=None,
-                    read_key=None):
+def layer_effective(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: int, mask=None,
+                    sigma=None, read_key=None):
     """One chip's read-back of one layer: (effective integer kernel, multiplicative ratio).
 
     Args:
-      q: integer-valued kernel (no gradient is taken here).
+      q: integer-valued kernel of `weight_bits`-bit levels (no gradient is taken here).
       key: this chip's key for this layer; write variation and faults come from it.
+      weight_bits: the layer's quantization bit width: how many cells (slices) a weight takes.
       mask: optional 0/1 kernel-shaped pruning mask (q is multiplied by it).
       sigma: optional traced override of `vspec.sigma` (one compiled program for a sweep).
       read_key: key of the read-noise draw (per inference); defaults to one derived from `key`.
@@ -109,7 +111,7 @@ def layer_effective(q, key, spec: XbarSpec, vspec: VariationSpec, mask=None, sig
     if mask is not None:
         q = q * mask
     prog = programmed_cells(q.shape, spec, mask)[None, None]  # (1, 1, row_tile, xrow, col)
-    levels, place, lmax, offset = cell_levels(row_tiles(q, spec), spec, vspec)
+    levels, place, lmax, offset = cell_levels(row_tiles(q, spec), spec, vspec, weight_bits)
     c = 0.0 if vspec.on_off_ratio == 0 else lmax / (vspec.on_off_ratio - 1.0)
     base = c + levels  # intended conductance, units of dG
     shape = levels.shape

@@ -23,63 +23,63 @@ import jax.numpy as jnp
 from crimp_jax.xbar.config import XbarSpec, num_slices, xbar_spec
 
 
-def place_values(spec: XbarSpec) -> jnp.ndarray:
-    """(slice,) float32 place values 2^(s*bits_per_cell)."""
+def place_values(spec: XbarSpec, weight_bits: int) -> jnp.ndarray:
+    """(slice,) float32 place values 2^(s*bits_per_cell) of `weight_bits`-bit weights."""
     spec = xbar_spec(spec)
-    return jnp.asarray([2.0 ** (s * spec.bits_per_cell) for s in range(num_slices(spec))],
-                       jnp.float32)
+    return jnp.asarray([2.0 ** (s * spec.bits_per_cell)
+                        for s in range(num_slices(spec, weight_bits))], jnp.float32)
 
 
-def storage_offset(spec: XbarSpec) -> int:
+def storage_offset(spec: XbarSpec, weight_bits: int) -> int:
     """Integer added before slicing: 0 for differential, 2^(b-1) for offset storage."""
     spec = xbar_spec(spec)
-    return 0 if spec.differential else 2 ** (spec.weight_bits - 1)
+    return 0 if spec.differential else 2 ** (weight_bits - 1)
 
 
-def _slice_magnitude(mag, spec: XbarSpec):
+def _slice_magnitude(mag, spec: XbarSpec, weight_bits: int):
     """Non-negative integers `mag` (...) -> (slice, ...) levels in [0, 2^bpc - 1]."""
     mag = mag.astype(jnp.int32)
     base = 2 ** spec.bits_per_cell
-    out = [(mag // (base ** s)) % base for s in range(num_slices(spec))]
+    out = [(mag // (base ** s)) % base for s in range(num_slices(spec, weight_bits))]
     return jnp.stack(out).astype(jnp.float32)
 
 
-def slice_weights(q, spec: XbarSpec | dict) -> jnp.ndarray:
-    """Signed integer weights q (...) -> levels (slice, polarity, ...).
+def slice_weights(q, spec: XbarSpec | dict, weight_bits: int) -> jnp.ndarray:
+    """Signed `weight_bits`-bit integer weights q (...) -> levels (slice, polarity, ...).
 
     Differential: polarity axis has 2 entries (pos, neg); offset storage: 1 entry holding the
-    slices of q + 2^(b-1). Raises if q is outside the signed range of `spec.weight_bits`
-    (only checked when q is concrete).
+    slices of q + 2^(b-1). Raises if q is outside the signed `weight_bits` range (only
+    checked when q is concrete).
     """
     spec = xbar_spec(spec)
-    qmax = 2 ** (spec.weight_bits - 1) - 1
+    qmax = 2 ** (weight_bits - 1) - 1
     try:  # a range check when q is concrete; under jit it is skipped
         lo, hi = (float(jnp.min(q)), float(jnp.max(q))) if q.size else (0.0, 0.0)
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
         lo, hi = -qmax, qmax
     if lo < -qmax or hi > qmax:
-        raise ValueError(f"q spans [{lo}, {hi}]: outside the {spec.weight_bits}-bit signed "
+        raise ValueError(f"q spans [{lo}, {hi}]: outside the {weight_bits}-bit signed "
                          f"range [{-qmax}, {qmax}]")
     q = jnp.round(jax.lax.stop_gradient(q)).astype(jnp.int32)
     if spec.differential:
-        pos = _slice_magnitude(jnp.maximum(q, 0), spec)
-        neg = _slice_magnitude(jnp.maximum(-q, 0), spec)
+        pos = _slice_magnitude(jnp.maximum(q, 0), spec, weight_bits)
+        neg = _slice_magnitude(jnp.maximum(-q, 0), spec, weight_bits)
         return jnp.stack([pos, neg], axis=1)
-    return _slice_magnitude(q + storage_offset(spec), spec)[:, None]
+    return _slice_magnitude(q + storage_offset(spec, weight_bits), spec, weight_bits)[:, None]
 
 
-def combine_slices(levels, spec: XbarSpec | dict) -> jnp.ndarray:
+def combine_slices(levels, spec: XbarSpec | dict, weight_bits: int) -> jnp.ndarray:
     """Inverse of `slice_weights`: levels (slice, polarity, ...) -> float q (...).
 
     Works on any real-valued levels (e.g. read-out conductances in level units), so it is also
     the ideal-ADC shift-and-add of a crossbar.
     """
     spec = xbar_spec(spec)
-    pv = place_values(spec).reshape((-1,) + (1,) * (levels.ndim - 1))
+    pv = place_values(spec, weight_bits).reshape((-1,) + (1,) * (levels.ndim - 1))
     per_pol = jnp.sum(levels * pv, axis=0)  # (polarity, ...)
     if spec.differential:
         return per_pol[0] - per_pol[1]
-    return per_pol[0] - storage_offset(spec)
+    return per_pol[0] - storage_offset(spec, weight_bits)
 
 
 def max_level(spec: XbarSpec | dict) -> int:

@@ -8,21 +8,28 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Mapping
 
 import ml_collections
 
-from crimp_jax.utils.blocks import default_block, parse_block
+from crimp_jax.utils.blocks import check_bool, check_int, default_block, parse_block
+
+MAX_SIDE = 4096  # rows or columns of one crossbar
 
 
 @dataclasses.dataclass(frozen=True)
 class XbarSpec:
-    """Crossbar hardware geometry.
+    """Crossbar hardware geometry and cells.
+
+    The weight bit width is not a crossbar property: it is each layer's quantization bit width
+    (`quant` block, resolved per layer by `crimp_jax.quant.make_plan`), and every function
+    that slices weights into cells takes it as an argument, so the device model, the pruning
+    report and the cost model slice a layer the same way.
 
     Attributes:
-      rows: physical rows (word lines) of one crossbar, R.
-      cols: physical columns (bit lines) of one crossbar, C.
-      bits_per_cell: bits stored per RRAM cell (slice width).
-      weight_bits: signed weight bit width b_w (sign included).
+      rows: physical rows (word lines) of one crossbar, R (1..4096).
+      cols: physical columns (bit lines) of one crossbar, C (1..4096).
+      bits_per_cell: bits stored per RRAM cell (slice width, 1..8).
       differential: store each weight as a positive and a negative array (two polarities).
       channel_aligned: use only floor(R / k^2) * k^2 rows per tile so that the k*k rows of one
         input channel never straddle two crossbars.
@@ -31,23 +38,19 @@ class XbarSpec:
     rows: int = 128
     cols: int = 128
     bits_per_cell: int = 2
-    weight_bits: int = 8
     differential: bool = True
     channel_aligned: bool = False
 
     def __post_init__(self):
-        for name in ("rows", "cols"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"xbar.{name}={value!r}: expected a positive integer")
-        if not 1 <= self.bits_per_cell <= 8:
-            raise ValueError(f"xbar.bits_per_cell={self.bits_per_cell!r}: expected 1..8")
-        if not 2 <= self.weight_bits <= 16:
-            raise ValueError(f"xbar.weight_bits={self.weight_bits!r}: expected 2..16")
+        check_int("xbar.rows", self.rows, 1, MAX_SIDE)
+        check_int("xbar.cols", self.cols, 1, MAX_SIDE)
+        check_int("xbar.bits_per_cell", self.bits_per_cell, 1, 8)
+        check_bool("xbar.differential", self.differential)
+        check_bool("xbar.channel_aligned", self.channel_aligned)
 
 
 def default_xbar_config() -> ml_collections.ConfigDict:
-    """The `xbar` block every experiment config embeds (128x128, 8-bit weights on 2-bit cells)."""
+    """The `xbar` block every experiment config embeds (128x128 arrays of 2-bit cells)."""
     return default_block(XbarSpec)
 
 
@@ -57,14 +60,31 @@ def xbar_spec(cfg) -> XbarSpec:
 
 
 
-def num_slices(spec: XbarSpec) -> int:
-    """Cells (slices) one weight magnitude occupies in one polarity array.
+def check_weight_bits(weight_bits) -> int:
+    """A layer's signed weight bit width (sign included), 2..16."""
+    return check_int("weight_bits", weight_bits, 2, 16)
+
+
+def layer_bits(bits, path: str) -> int:
+    """The weight bits of layer `path` from a {path: bits} mapping (a quantization plan's
+    `wbits`) or one int for every layer."""
+    if isinstance(bits, Mapping):
+        if path not in bits:
+            raise ValueError(f"no weight bits for layer {path!r}; bits are given for "
+                             f"{sorted(bits)}")
+        return check_weight_bits(bits[path])
+    return check_weight_bits(bits)
+
+
+def num_slices(spec: XbarSpec, weight_bits: int) -> int:
+    """Cells (slices) one `weight_bits`-bit weight magnitude occupies in one polarity array.
 
     Differential storage keeps the sign in the choice of array, so the magnitude has
     weight_bits - 1 bits; offset (non-differential) storage keeps all weight_bits bits.
-    8-bit weights on 2-bit cells, differential: ceil(7 / 2) = 4 slices.
+    8-bit weights on 2-bit cells, differential: ceil(7 / 2) = 4 slices; 4-bit weights: 2.
     """
-    magnitude_bits = spec.weight_bits - 1 if spec.differential else spec.weight_bits
+    check_weight_bits(weight_bits)
+    magnitude_bits = weight_bits - 1 if spec.differential else weight_bits
     return math.ceil(magnitude_bits / spec.bits_per_cell)
 
 

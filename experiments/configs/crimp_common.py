@@ -1,7 +1,7 @@
 """Shared pieces of the paper-reproduction configs: argument parsing and the CRIMP blocks.
 
 Config arguments are 'METHOD[,SCHEDULE]': METHOD in fp, q, qp, qv, crimp (the ablations of
-DESIGN.md section 5) and SCHEDULE in paper (default), gpu (short GPU schedule), tiny (CPU smoke
+docs/method.md section 5) and SCHEDULE in paper (default), gpu (short GPU schedule), tiny (CPU smoke
 test on a subset).
 """
 
@@ -42,7 +42,7 @@ def gpu_schedule(c, fp_epochs: int, crimp_epochs: tuple, fp_lr: float):
     c.train.eval_every = 10
     c.train.checkpoint_every = 10
     c.train.quiet = True
-    c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = crimp_epochs
+    c.crimp.dense_epochs, c.crimp.prune_epochs, c.crimp.finetune_epochs = crimp_epochs
     c.crimp.ramp_epochs = max(0, crimp_epochs[1] - 2)  # cubic ramp, last 2 at full sparsity
     c.crimp.lr = 0.003
     c.evaluate.chips = 100
@@ -59,7 +59,7 @@ def cpu_schedule(c, fp_epochs: int, chips: int, mc_test_per_class: int):
     c.train.batch_size = 100
     c.train.eval_every = 5
     c.train.quiet = True
-    c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 1, 3, 0
+    c.crimp.dense_epochs, c.crimp.prune_epochs, c.crimp.finetune_epochs = 1, 3, 0
     c.crimp.ramp_epochs = 2
     c.crimp.lr = 0.003
     c.evaluate.chips = chips
@@ -73,7 +73,22 @@ def tiny_schedule(c):
     c.data.test_per_class = 10
     c.train.epochs = 1
     c.train.batch_size = 50
-    c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 0, 1, 0
+    c.crimp.dense_epochs, c.crimp.prune_epochs, c.crimp.finetune_epochs = 0, 1, 0
     c.crimp.ramp_epochs = 0
     c.evaluate.chips = 2
     c.evaluate.sigmas = (0.0, 0.3)
+
+
+def stage_recipe(c, epochs: int, dense: int = 1, prune_share: float = 0.4):
+    """Phase lengths of a second stage of `epochs` epochs: `dense` dense QAT epochs, a pruning
+    ramp over `prune_share` of the stage (masks recomputed every step with
+    `crimp.prune_schedule='gradual'`), the rest a fixed-mask fine-tune; the learning rate is
+    held at its peak until the ramp ends, and variation-aware training ('qv', 'crimp') ramps
+    sigma in over one epoch after it."""
+    prune = max(1, round(prune_share * epochs))
+    c.crimp.dense_epochs, c.crimp.prune_epochs = dense, prune
+    c.crimp.finetune_epochs = max(0, epochs - dense - prune)
+    c.crimp.ramp_epochs = prune
+    c.crimp.hold_epochs = max(0.0, dense + prune - c.crimp.warmup_epochs)
+    c.crimp.variation_start_epochs = float(dense + prune)
+    c.crimp.variation_ramp_epochs = 1.0

@@ -18,7 +18,7 @@ def get_config(arg: str = ""):
     c = resnet20_cifar10.get_config("")
     c.unlock()
     crimp_common.set_method(c, method, "stem", sparsity=0.5)
-    c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 5, 21, 4
+    c.crimp.dense_epochs, c.crimp.prune_epochs, c.crimp.finetune_epochs = 5, 21, 4
     c.crimp.ramp_epochs = 15
     if schedule == "cpu":
         crimp_common.cpu_schedule(c, fp_epochs=15, chips=20, mc_test_per_class=100)

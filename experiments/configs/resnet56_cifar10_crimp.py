@@ -22,7 +22,7 @@ def get_config(arg: str = ""):
     c = resnet56_cifar10.get_config("")
     c.unlock()
     crimp_common.set_method(c, method, "stem", sparsity=0.5)
-    c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 10, 41, 9
+    c.crimp.dense_epochs, c.crimp.prune_epochs, c.crimp.finetune_epochs = 10, 41, 9
     if schedule == "cpu":
         crimp_common.cpu_schedule(c, fp_epochs=10, chips=100, mc_test_per_class=50)
         c.data.test_per_class = 100

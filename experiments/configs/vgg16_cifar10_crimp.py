@@ -21,7 +21,7 @@ def get_config(arg: str = ""):
     c = vgg16_cifar10.get_config("")
     c.unlock()
     crimp_common.set_method(c, method, "conv0", sparsity=0.8825)
-    c.crimp.dense_epochs, c.crimp.alternating_epochs, c.crimp.finetune_epochs = 10, 41, 9
+    c.crimp.dense_epochs, c.crimp.prune_epochs, c.crimp.finetune_epochs = 10, 41, 9
     if schedule == "gpu":
         crimp_common.gpu_schedule(c, fp_epochs=30, crimp_epochs=(2, 9, 4), fp_lr=0.2)
     elif schedule == "tiny":

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from crimp_jax.prune.config import PruneConfig, prune_config
+from crimp_jax.prune.config import PruneSpec, prune_spec
 from crimp_jax.prune.groups import kernel_group_scores, tile_scores
 from crimp_jax.prune.masks import crimp_prune, masks_sparsity, select_prunable
 from crimp_jax.prune.repack import layer_hardware
@@ -38,7 +38,7 @@ def test_golden_channel_aligned_two_passes():
     # Crossbar pass (fraction .5 -> 54): prune (1,0) (72 >= 54, stop).
     # Kernel pass, budget 108-72=36 over live groups: .3 (0,1) [18], .6 (3,1) [18] -> 36, stop.
     spec = XbarSpec(rows=18, cols=4, channel_aligned=True)
-    cfg = PruneConfig(target_sparsity=0.5, crossbar_fraction=0.5, min_keep=0.0)
+    cfg = PruneSpec(score_norm="none", target_sparsity=0.5, crossbar_fraction=0.5, min_keep=0.0)
     res = _run({"l": _group_kernel()}, spec, cfg)
     chex.assert_trees_all_equal(res.tile_keep["l"], jnp.array([[1.0, 1.0], [0.0, 1.0]]))
     chex.assert_trees_all_equal(res.group_keep["l"],
@@ -51,7 +51,7 @@ def test_golden_channel_aligned_two_passes():
     assert float(res.sparsity) == 0.5
     np.testing.assert_allclose(res.tile_threshold, np.sqrt(0.025), rtol=1e-6)
     np.testing.assert_allclose(res.group_threshold, 0.6, rtol=1e-6)
-    hw = layer_hardware(res.masks["l"], spec, "crimp")
+    hw = layer_hardware(res.masks["l"], spec, "crimp", 8)
     # Dense 4 tiles; in place (0,0), (0,1), (1,1) hold weights; re-packed: col tile 0 keeps
     # 18 rows (cin 0, 1) -> 1 tile, col tile 1 keeps 18 rows (cin 1, 2) -> 1 tile.
     assert (hw["tiles_dense"], int(hw["tiles_nonzero"]), int(hw["tiles_after"])) == (4, 3, 2)
@@ -70,14 +70,14 @@ def test_golden_crossbar_pass_not_aligned_8x4():
     kernel[:, :, 3, 4:6][pos >= 5] = 0.1
     expected = np.where(kernel < 1, 0.0, 1.0).astype(np.float32)
     spec = XbarSpec(rows=8, cols=4)
-    cfg = PruneConfig(target_sparsity=40 / 216, crossbar_fraction=1.0, min_keep=0.0)
+    cfg = PruneSpec(score_norm="none", target_sparsity=40 / 216, crossbar_fraction=1.0, min_keep=0.0)
     res = _run({"l": jnp.asarray(kernel)}, spec, cfg)
     want_tiles = np.ones((5, 2), np.float32)
     want_tiles[0, 0] = want_tiles[4, 1] = 0
     chex.assert_trees_all_equal(res.tile_keep["l"], jnp.asarray(want_tiles))
     chex.assert_trees_all_equal(res.masks["l"], jnp.asarray(expected))
     np.testing.assert_allclose(res.sparsity, 40 / 216, rtol=1e-6)
-    hw = layer_hardware(res.masks["l"], spec, "crimp")
+    hw = layer_hardware(res.masks["l"], spec, "crimp", 8)
     # Col tile 0 keeps rows 8..35 (28) -> 4 tiles; col tile 1 keeps rows 0..31 -> 4 tiles.
     assert (int(hw["tiles_nonzero"]), int(hw["tiles_after"])) == (8, 8)
 
@@ -100,16 +100,16 @@ def test_min_keep_protects_each_layer():
     spec = XbarSpec(rows=8, cols=4)
     ks = _two_dense_layers()
     # Without protection the global order prunes both rows of A (4 + 4 = budget 8).
-    res = _run(ks, spec, PruneConfig(target_sparsity=0.5, crossbar_fraction=0.0, min_keep=0.0))
+    res = _run(ks, spec, PruneSpec(score_norm="none", target_sparsity=0.5, crossbar_fraction=0.0, min_keep=0.0))
     chex.assert_trees_all_equal(res.masks["a/kernel"], jnp.zeros((2, 4)))
     chex.assert_trees_all_equal(res.masks["b/kernel"], jnp.ones((2, 4)))
     # min_keep .5 protects A's row 1 and B's row 1: prune A row 0, then B row 0.
-    res = _run(ks, spec, PruneConfig(target_sparsity=0.5, crossbar_fraction=0.0, min_keep=0.5))
+    res = _run(ks, spec, PruneSpec(score_norm="none", target_sparsity=0.5, crossbar_fraction=0.0, min_keep=0.5))
     want = jnp.array([[0.0] * 4, [1.0] * 4])
     chex.assert_trees_all_equal(res.masks, {"a/kernel": want, "b/kernel": want})
     assert float(res.sparsity) == 0.5
     # min_keep 1 keeps everything: the target is missed and the result says so.
-    res = _run(ks, spec, PruneConfig(target_sparsity=0.5, min_keep=1.0))
+    res = _run(ks, spec, PruneSpec(score_norm="none", target_sparsity=0.5, min_keep=1.0))
     assert float(res.sparsity) == 0.0
 
 
@@ -118,7 +118,7 @@ def test_threshold_mode_prunes_tiles_below_group_threshold():
     ks = _two_dense_layers()
     # Kernel threshold at .5 on dense weights: rows 1, 2 of A pruned -> t = 2. Tile A's RMS
     # sqrt(2.5)=1.58 < 2 -> pruned whole; tile B (15.8) is not. Kernel pass: nothing left.
-    cfg = PruneConfig(target_sparsity=0.5, crossbar_pass="threshold", min_keep=0.0)
+    cfg = PruneSpec(score_norm="none", target_sparsity=0.5, crossbar_pass="threshold", min_keep=0.0)
     res = _run(ks, spec, cfg)
     chex.assert_trees_all_equal(res.tile_keep, {"a/kernel": jnp.zeros((1, 1)),
                                                 "b/kernel": jnp.ones((1, 1))})
@@ -133,7 +133,7 @@ def test_threshold_mode_prunes_tiles_below_group_threshold():
 
 def test_traced_target_under_jit_traces_once():
     spec = XbarSpec(rows=8, cols=4)
-    cfg = PruneConfig(crossbar_fraction=0.0, min_keep=0.0)
+    cfg = PruneSpec(score_norm="none", crossbar_fraction=0.0, min_keep=0.0)
 
     @jax.jit
     @chex.assert_max_traces(n=1)
@@ -150,24 +150,27 @@ def test_select_prunable_rules_and_errors(caplog):
               "conv1": {"conv": {"kernel": jnp.zeros((3, 3, 4, 4)), "bias": jnp.zeros(4)}},
               "fc": {"kernel": jnp.zeros((4, 10))}}
     with caplog.at_level(logging.INFO):
-        paths = select_prunable(params, PruneConfig(exclude=("^conv0/", "^fc/")))
+        paths = select_prunable(params, PruneSpec(exclude=("^conv0/", "^fc/")))
     assert paths == ["conv1/conv/kernel"]
     assert "'^fc/' matches ['fc/kernel']" in caplog.text
     with pytest.raises(ValueError, match=r"exclude rule '\^head/' matches no parameter"):
-        select_prunable(params, PruneConfig(exclude=("^head/",)))
+        select_prunable(params, PruneSpec(exclude=("^head/",)))
 
 
 @pytest.mark.parametrize("field,value,msg", [
-    ("target_sparsity", 1.0, r"target_sparsity=1.0: expected a float in \[0, 1\)"),
-    ("crossbar_fraction", -0.1, r"crossbar_fraction=-0.1: expected a float in \[0, 1\]"),
-    ("min_keep", 2, r"min_keep=2: expected a float in \[0, 1\]"),
+    ("target_sparsity", 1.0, r"prune.target_sparsity=1.0: expected a finite number in \[0, 1\)"),
+    ("target_sparsity", float("nan"), r"prune.target_sparsity=nan: expected a finite number"),
+    ("crossbar_fraction", -0.1, r"crossbar_fraction=-0.1: expected a finite number in \[0, 1\]"),
+    ("crossbar_layer_cap", 0.0, r"crossbar_layer_cap=0.0: expected a finite number in \(0, 1\]"),
+    ("min_keep", 2, r"min_keep=2: expected a finite number in \[0, 1\]"),
     ("crossbar_pass", "tiles", r"crossbar_pass='tiles': expected one of"),
+    ("include", ("conv[",), r"prune.include entry='conv\[': expected a regular expression"),
 ])
 def test_config_errors_name_value_and_range(field, value, msg):
     with pytest.raises(ValueError, match=msg):
-        prune_config({field: value})
-    with pytest.raises(ValueError, match=r"unknown prune keys \['sparsity'\]"):
-        prune_config({"sparsity": 0.5})
+        prune_spec({field: value})
+    with pytest.raises(ValueError, match=r"unknown prune key\(s\) \['sparsity'\]"):
+        prune_spec({"sparsity": 0.5})
 
 
 def test_layer_rms_score_norm_ignores_layer_scale():

@@ -7,18 +7,30 @@ import numpy as np
 import optax
 import pytest
 
-from crimp_jax.prune.config import PruneConfig
-from crimp_jax.prune.optimizer import ZerorizeRecoverState, apply_masks, zerorize_recover
-from crimp_jax.prune.schedule import (DENSE, FIXED, RECOVER, ZERORIZE, ZerorizeSchedule,
-                                      is_zerorized, phase, target_sparsity)
+from crimp_jax.prune.config import PruneSpec
+from crimp_jax.prune.optimizer import (
+    ZerorizeRecoverState,
+    apply_masks,
+    zerorize_recover,
+)
+from crimp_jax.prune.schedule import (
+    DENSE,
+    FIXED,
+    RECOVER,
+    ZERORIZE,
+    ZerorizeSchedule,
+    is_zerorized,
+    phase,
+    target_sparsity,
+)
 from crimp_jax.xbar.config import XbarSpec
 
 SPEC = XbarSpec(rows=8, cols=4)
-CFG = PruneConfig(target_sparsity=0.5, crossbar_fraction=0.0, min_keep=0.0)
+CFG = PruneSpec(target_sparsity=0.5, crossbar_fraction=0.0, min_keep=0.0)
 
 
 def test_phases_and_last_epoch_zerorizes():
-    s = ZerorizeSchedule(warmup_steps=2, steps_per_epoch=2, alternating_epochs=4,
+    s = ZerorizeSchedule(warmup_steps=2, steps_per_epoch=2, prune_epochs=4,
                          finetune_steps=1)
     got = [int(phase(t, s)) for t in range(s.total_steps + 1)]
     # Epochs counted back from the last (which zerorizes): R Z R Z.
@@ -28,15 +40,15 @@ def test_phases_and_last_epoch_zerorizes():
 
 
 def test_cubic_ramp():
-    s = ZerorizeSchedule(warmup_steps=3, steps_per_epoch=2, alternating_epochs=3, ramp_steps=4)
+    s = ZerorizeSchedule(warmup_steps=3, steps_per_epoch=2, prune_epochs=3, ramp_steps=4)
     got = [float(target_sparsity(t, s, 0.8)) for t in (2, 3, 4, 5, 6, 7)]
     # progress (t - 3 + 1) / 4 clipped: 0, .25, .5, .75, 1, 1.
     want = [0.8 * (1 - (1 - p) ** 3) for p in (0, 0.25, 0.5, 0.75, 1, 1)]
     np.testing.assert_allclose(got, want, rtol=1e-6)
     with pytest.raises(ValueError, match=r"ramp_steps=7: expected <= .* = 6"):
-        ZerorizeSchedule(warmup_steps=0, steps_per_epoch=2, alternating_epochs=3, ramp_steps=7)
+        ZerorizeSchedule(warmup_steps=0, steps_per_epoch=2, prune_epochs=3, ramp_steps=7)
     with pytest.raises(ValueError, match=r"steps_per_epoch=0: expected an integer >= 1"):
-        ZerorizeSchedule(warmup_steps=0, steps_per_epoch=0, alternating_epochs=1)
+        ZerorizeSchedule(warmup_steps=0, steps_per_epoch=0, prune_epochs=1)
 
 
 def _setup(kernel, target, schedule):
@@ -59,7 +71,7 @@ def _setup(kernel, target, schedule):
 def test_zeroed_group_regrows_in_recover_and_is_zeroed_again():
     # Dense (2, 4) on 8x4: kernel groups are rows. Row 0 is pulled towards 1, row 1 stays at 3,
     # so at 50% row 0 is the pruned group; in recover steps its gradient grows it back.
-    s = ZerorizeSchedule(warmup_steps=1, steps_per_epoch=3, alternating_epochs=3,
+    s = ZerorizeSchedule(warmup_steps=1, steps_per_epoch=3, prune_epochs=3,
                          finetune_steps=1)
     target = jnp.array([[1.0] * 4, [3.0] * 4])
     params, state, step = _setup(jnp.array([[0.1] * 4, [3.0] * 4]), target, s)
@@ -90,7 +102,7 @@ def test_zeroed_group_regrows_in_recover_and_is_zeroed_again():
 def test_regrown_group_can_win_the_next_zerorize_epoch():
     # Row 0 wants to grow to 5, row 1 decays to 0: row 0 is pruned in the first step (0.59 vs
     # 0.9), regrows, and by the last zerorize epoch row 1 is the pruned group instead.
-    s = ZerorizeSchedule(warmup_steps=0, steps_per_epoch=1, alternating_epochs=3)
+    s = ZerorizeSchedule(warmup_steps=0, steps_per_epoch=1, prune_epochs=3)
     params, state, step = _setup(jnp.array([[0.1] * 4, [1.0] * 4]),
                                  jnp.array([[5.0] * 4, [0.0] * 4]), s)
     params, _, state = step(params, state)
@@ -102,7 +114,7 @@ def test_regrown_group_can_win_the_next_zerorize_epoch():
 
 
 def test_update_requires_params_and_apply_masks_skips_unmasked():
-    s = ZerorizeSchedule(warmup_steps=0, steps_per_epoch=1, alternating_epochs=1)
+    s = ZerorizeSchedule(warmup_steps=0, steps_per_epoch=1, prune_epochs=1)
     tx = zerorize_recover(optax.sgd(0.1), spec=SPEC, prune=CFG, schedule=s)
     params = {"fc": {"kernel": jnp.ones((2, 4)), "bias": jnp.ones(4)}}
     state = tx.init(params)

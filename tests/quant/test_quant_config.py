@@ -6,8 +6,14 @@ import jax.numpy as jnp
 import pytest
 
 from crimp_jax.models import Tap, build_model
-from crimp_jax.quant import default_quant_config, input_taps, make_plan, model_graph, quant_spec
-from crimp_jax.quant import tap_paths
+from crimp_jax.quant import (
+    default_quant_config,
+    input_taps,
+    make_plan,
+    model_graph,
+    quant_spec,
+    tap_paths,
+)
 
 
 def _plan(name="tiny_cnn", **cfg):
@@ -58,7 +64,7 @@ def test_bad_config_rejected(cfg, match):
 
 
 def test_unknown_key_and_unfolded_model_rejected():
-    with pytest.raises(ValueError, match="unknown quant keys"):
+    with pytest.raises(ValueError, match="unknown quant key\\(s\\)"):
         quant_spec({"wbits": 4})
     with pytest.raises(ValueError, match="folded"):
         make_plan(build_model("tiny_cnn"), {})

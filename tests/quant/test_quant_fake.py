@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 
 from crimp_jax.models import build_model
-from crimp_jax.quant import (fake_quant_apply, init_quant_state, quantize_biases_int,
-                             quantize_weights_int)
+from crimp_jax.quant import (
+    fake_quant_apply,
+    init_quant_state,
+    quantize_biases_int,
+    quantize_weights_int,
+)
 from crimp_jax.utils.paths import flatten, unflatten
 
 CFG = dict(weight_bits=4, act_bits=4)

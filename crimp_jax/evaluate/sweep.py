@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from crimp_jax.evaluate.montecarlo import DEFAULT_CHIPS, evaluate_chips
+from crimp_jax.summary import sigma_key
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +31,12 @@ def accuracy_summary(accuracies) -> dict:
     }
 
 
-def sigma_key(sigma: float) -> str:
-    """JSON key of a sigma value: '0', '0.1', ... ('%g')."""
-    return f"{float(sigma):g}"
-
-
 def sweep_sigmas(apply_fn, chip_params, images, labels, sigmas, *, chip_args: tuple = (),
                  ideal_at_zero: bool = False, **kwargs) -> dict:
     """{sigma_key: accuracy_summary} for each sigma; chip_params(key, *chip_args, sigma).
 
     sigma is passed as a traced float32 scalar, so the whole sweep compiles once. Keyword
-    arguments go to `evaluate_chips` (seed, n_chips, chip_chunk, batch_size, method, ...); the
+    arguments go to `evaluate_chips` (seed, n_chips, chip_chunk, batch_size, impl, ...); the
     same seed gives the same chips (same write draws z) at every sigma.
 
     ideal_at_zero: the caller states that at sigma 0 every chip is the intended model (no
