@@ -22,9 +22,10 @@ SHIPPED = [("quickstart", a) for a in ("", "tiny")] + \
     [("resnet20_proxy", a) for a in ("fp", "fp_long", "q", "qp50", "qp80", "qv", "crimp")] + \
     [(name, f"{m},{s}") for name, schedules in (
         ("resnet20_cifar10_crimp", ("paper", "gpu", "tiny", "cpu")),
-        ("resnet56_cifar10_crimp", ("paper", "gpu", "tiny", "cpu")),
-        ("vgg16_cifar10_crimp", ("paper", "gpu", "tiny")))
+        ("resnet56_cifar10_crimp", ("paper", "gpu", "gpu_paper", "tiny", "cpu")),
+        ("vgg16_cifar10_crimp", ("paper", "gpu", "gpu_paper", "tiny")))
      for m in ("fp", "q", "qp", "qv", "crimp") for s in schedules] + \
+    [("tiny_crimp", m) for m in ("fp", "qp", "crimp,gpu_paper")] + \
     [("resnet20_cifar10", ""), ("resnet56_cifar10", ""), ("vgg16_cifar10", ""),
      ("vgg16_cifar10", "gpu")]
 

@@ -130,10 +130,12 @@ def test_training_chip_equals_the_monte_carlo_chip():
     """For the same key, the chip a training step draws (inside the task's forward) and the chip
     Monte Carlo programs give identical effective kernels: the same masks (pruned rows absent,
     stuck-at faults and a finite on/off ratio on) and the same per-layer weight bits (a W4 and
-    a W8 layer)."""
+    a W8 layer). BatchNorm kept, its statistics frozen: the step folds with the running
+    statistics, as deployment does (with batch statistics the kernels differ by design)."""
     c = tiny_config(**{"quant.weight_rules": (("conv1", 4),), "variation.sa0_rate": 0.02,
                        "variation.sa1_rate": 0.05, "variation.on_off_ratio": 20.0,
-                       "crimp.dense_epochs": 0, "crimp.prune_epochs": 1})
+                       "crimp.dense_epochs": 0, "crimp.prune_epochs": 1,
+                       "crimp.batchnorm": "fold_per_step", "crimp.bn_freeze_epochs": 1.0})
     run, models, fp, data = _stage(c, 50)
     task = crimp_task(run, models, 2)
     state = init_crimp_state(run, models, fp, data.images, task.tx)

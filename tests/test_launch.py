@@ -85,3 +85,33 @@ def test_gpu_montecarlo_script_runs_end_to_end_at_tiny_size(tmp_path):
         names = tar.getnames()
     assert "./run/summary.json" in names and "./bench.log" in names
     assert not any("checkpoints" in n for n in names)
+
+
+def test_gpu_paper_script_runs_end_to_end_at_tiny_size(tmp_path):
+    """launch/gpu_paper.sh (prepared for a lent GPU) with the tiny stand-in config on CPU: all
+    four runs finish, the ResNet-56 runs reuse one float stage, the archive holds them."""
+    import os
+    import subprocess
+    import sys
+    import tarfile
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    env = os.environ | {"RUNS_DIR": str(tmp_path / "runs"), "PYTHON": sys.executable,
+                        "VGG_CONFIG": "experiments/configs/tiny_crimp.py",
+                        "R56_CONFIG": "experiments/configs/tiny_crimp.py"}
+    out = tmp_path / "out"
+    proc = subprocess.run(["bash", "launch/gpu_paper.sh", str(out), "3"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    status = (out / "status.txt").read_text()
+    for name in ("vgg16_crimp", "resnet56_fp", "resnet56_crimp", "resnet56_qp"):
+        assert f"{name} rc=0" in status, status
+    runs = tmp_path / "runs"
+    crimp = json.loads((runs / "resnet56_crimp" / "summary.json").read_text())
+    assert crimp["epoch_s_median"] is None  # the float stage was reused, not retrained
+    assert set(crimp["montecarlo"]["curves"]) == {"both"}
+    assert crimp["montecarlo"]["sigmas"] == [0.0, 0.3]
+    with tarfile.open(out / "gpu_paper.tgz") as tar:
+        names = tar.getnames()
+    assert "./resnet56_qp/summary.json" in names and "./vgg16_crimp.log" in names
+    assert not any("checkpoints" in n for n in names)

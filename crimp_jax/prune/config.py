@@ -65,7 +65,7 @@ class PruneSpec:
     target_sparsity: float = 0.5
     crossbar_pass: str = "fraction"
     crossbar_fraction: float = 0.5
-    crossbar_layer_cap: float = 1.0
+    crossbar_layer_cap: float = 0.5
     min_keep: float = 0.05
     score_norm: str = "layer_rms"
     include: tuple = (".*",)

@@ -16,6 +16,7 @@ model, and 7 CRIMP epochs do not recover 50% crossbar-aligned pruning (results/:
 """
 
 from crimp_jax.config import base_config, lock
+from experiments.configs import crimp_common
 
 
 def get_config(arg: str = ""):
@@ -28,11 +29,7 @@ def get_config(arg: str = ""):
     c.train.lr = 0.05
     c.train.eval_every = 4
     c.method = "crimp"
-    c.crimp.dense_epochs = 1
-    c.crimp.prune_epochs = 5  # Z R Z R Z
-    c.crimp.ramp_epochs = 3         # cubic sparsity ramp over the first three of them
-    c.crimp.finetune_epochs = 1     # masks frozen
-    c.crimp.lr = 0.005
+    crimp_common.stage_recipe(c, 7)  # 1 dense, 3 ramp, 3 fine-tune epochs; lr rewound to 0.05
 
     c.prune.target_sparsity = 0.5
     c.prune.exclude = ("stem/", "fc/")  # keep the first conv and the classifier dense
@@ -47,10 +44,7 @@ def get_config(arg: str = ""):
         c.data.test_per_class = 10
         c.train.epochs = 1
         c.train.batch_size = 50
-        c.crimp.dense_epochs = 0
-        c.crimp.prune_epochs = 1
-        c.crimp.ramp_epochs = 0
-        c.crimp.finetune_epochs = 0
+        crimp_common.tiny_stage(c)
         c.prune.exclude = ("conv0/", "fc/")
         c.evaluate.chips = 2
         c.evaluate.sigmas = (0.0, 0.3)

@@ -18,12 +18,11 @@ def get_config(arg: str = ""):
     c = resnet20_cifar10.get_config("")
     c.unlock()
     crimp_common.set_method(c, method, "stem", sparsity=0.5)
-    c.crimp.dense_epochs, c.crimp.prune_epochs, c.crimp.finetune_epochs = 5, 21, 4
-    c.crimp.ramp_epochs = 15
+    crimp_common.stage_recipe(c, 30)
     if schedule == "cpu":
         crimp_common.cpu_schedule(c, fp_epochs=15, chips=20, mc_test_per_class=100)
     elif schedule == "gpu":
-        crimp_common.gpu_schedule(c, fp_epochs=60, crimp_epochs=(2, 9, 4), fp_lr=0.4)
+        crimp_common.gpu_schedule(c, fp_epochs=60, stage_epochs=15, fp_lr=0.4)
     elif schedule == "tiny":
         crimp_common.tiny_schedule(c)
     return lock(c)

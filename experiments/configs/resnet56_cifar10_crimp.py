@@ -18,22 +18,25 @@ from experiments.configs import crimp_common, resnet56_cifar10
 
 
 def get_config(arg: str = ""):
-    method, schedule = crimp_common.parse_arg(arg, "resnet56_cifar10_crimp", ("cpu",))
+    method, schedule = crimp_common.parse_arg(arg, "resnet56_cifar10_crimp",
+                                              ("cpu", "gpu_paper"))
     c = resnet56_cifar10.get_config("")
     c.unlock()
     crimp_common.set_method(c, method, "stem", sparsity=0.5)
-    c.crimp.dense_epochs, c.crimp.prune_epochs, c.crimp.finetune_epochs = 10, 41, 9
+    crimp_common.stage_recipe(c, 60)
     if schedule == "cpu":
-        crimp_common.cpu_schedule(c, fp_epochs=10, chips=100, mc_test_per_class=50)
-        c.data.test_per_class = 100
         c.train.lr = 0.05  # at 0.1 without warm-up the 56-layer net sat at chance after 2 epochs
         c.train.schedule = "cosine"
         c.train.warmup_epochs = 1.0
+        crimp_common.cpu_schedule(c, fp_epochs=10, chips=100, mc_test_per_class=50)
+        c.data.test_per_class = 100
         c.evaluate.sigmas = (0.0, 0.1, 0.3, 0.5)
         c.evaluate.compensation = ("off", "on")
-    elif schedule == "gpu":
-        crimp_common.gpu_schedule(c, fp_epochs=30, crimp_epochs=(1, 7, 2), fp_lr=0.4)
+    elif schedule in ("gpu", "gpu_paper"):
         c.train.schedule = "cosine"
+        short = schedule == "gpu"
+        crimp_common.gpu_schedule(c, fp_epochs=30 if short else 182,
+                                  stage_epochs=10 if short else 30, fp_lr=0.4)
     elif schedule == "tiny":
         crimp_common.tiny_schedule(c)
     return lock(c)

@@ -17,13 +17,15 @@ from experiments.configs import crimp_common, vgg16_cifar10
 
 
 def get_config(arg: str = ""):
-    method, schedule = crimp_common.parse_arg(arg, "vgg16_cifar10_crimp")
+    method, schedule = crimp_common.parse_arg(arg, "vgg16_cifar10_crimp", ("gpu_paper",))
     c = vgg16_cifar10.get_config("")
     c.unlock()
     crimp_common.set_method(c, method, "conv0", sparsity=0.8825)
-    c.crimp.dense_epochs, c.crimp.prune_epochs, c.crimp.finetune_epochs = 10, 41, 9
-    if schedule == "gpu":
-        crimp_common.gpu_schedule(c, fp_epochs=30, crimp_epochs=(2, 9, 4), fp_lr=0.2)
+    crimp_common.stage_recipe(c, 60)
+    if schedule in ("gpu", "gpu_paper"):
+        short = schedule == "gpu"
+        crimp_common.gpu_schedule(c, fp_epochs=30 if short else 200,
+                                  stage_epochs=15 if short else 40, fp_lr=0.2)
     elif schedule == "tiny":
         crimp_common.tiny_schedule(c)
     return lock(c)
