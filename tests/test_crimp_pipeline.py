@@ -232,11 +232,11 @@ def test_variation_draws_average_loss_and_gradient_over_k_chips():
     t1, t2 = crimp_task(run1, models, 4), crimp_task(run2, models, 4)
     state = init_crimp_state(run1, models, fp, images, t1.tx)
     key = jax.random.key(7)
-    fwd = jax.jit(lambda task, p, k: task.forward(p, {}, state.opt_state, images, True, k, 8)[0],
+    fwd = jax.jit(lambda task, p, k: task.forward(p, state.model_state, state.opt_state, images, True, k, 8)[0],
                   static_argnums=0)
 
     def loss(task, params, k):
-        return cross_entropy(task.forward(params, {}, state.opt_state, images, True, k, 8)[0],
+        return cross_entropy(task.forward(params, state.model_state, state.opt_state, images, True, k, 8)[0],
                              labels)
 
     logits2 = fwd(t2, state.params, key)
@@ -257,7 +257,7 @@ def test_variation_draws_average_loss_and_gradient_over_k_chips():
     # K = 1 keeps the single-draw path: the key itself, not fold_in(key, 0).
     assert fwd(t1, state.params, key).shape == (16, 10)
     # Evaluation ignores K: the deployed model on ideal devices.
-    ev = [t.forward(state.params, {}, state.opt_state, images, False, key, 0)[0] for t in (t1, t2)]
+    ev = [t.forward(state.params, state.model_state, state.opt_state, images, False, key, 0)[0] for t in (t1, t2)]
     np.testing.assert_array_equal(ev[0], ev[1])
 
 

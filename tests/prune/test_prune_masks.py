@@ -118,7 +118,8 @@ def test_threshold_mode_prunes_tiles_below_group_threshold():
     ks = _two_dense_layers()
     # Kernel threshold at .5 on dense weights: rows 1, 2 of A pruned -> t = 2. Tile A's RMS
     # sqrt(2.5)=1.58 < 2 -> pruned whole; tile B (15.8) is not. Kernel pass: nothing left.
-    cfg = PruneSpec(score_norm="none", target_sparsity=0.5, crossbar_pass="threshold", min_keep=0.0)
+    cfg = PruneSpec(score_norm="none", target_sparsity=0.5, crossbar_pass="threshold", min_keep=0.0,
+                    crossbar_layer_cap=1.0)
     res = _run(ks, spec, cfg)
     chex.assert_trees_all_equal(res.tile_keep, {"a/kernel": jnp.zeros((1, 1)),
                                                 "b/kernel": jnp.ones((1, 1))})
@@ -129,6 +130,21 @@ def test_threshold_mode_prunes_tiles_below_group_threshold():
     res = _run(ks2, spec, cfg)
     chex.assert_trees_all_equal(res.tile_keep["a/kernel"], jnp.ones((1, 1)))
     chex.assert_trees_all_equal(res.masks["a/kernel"], jnp.array([[0.0] * 4, [1.0] * 4]))
+
+
+def test_crossbar_layer_cap_keeps_a_layers_last_tiles():
+    """The default cap (0.5) protects the top tiles holding half of each layer's weights: layer A
+    has one tile, so the crossbar pass cannot take it and A is pruned group by group instead."""
+    spec = XbarSpec(rows=8, cols=4)
+    ks = _two_dense_layers()
+    cfg = PruneSpec(score_norm="none", target_sparsity=0.5, crossbar_pass="threshold", min_keep=0.0)
+    assert cfg.crossbar_layer_cap == 0.5
+    res = _run(ks, spec, cfg)
+    chex.assert_trees_all_equal(res.tile_keep, {"a/kernel": jnp.ones((1, 1)),
+                                                "b/kernel": jnp.ones((1, 1))})
+    # Kernel pass, budget 8: A's rows (RMS 1, 2) are the two lowest groups -> both pruned.
+    chex.assert_trees_all_equal(res.masks["a/kernel"], jnp.zeros((2, 4)))
+    chex.assert_trees_all_equal(res.masks["b/kernel"], jnp.ones((2, 4)))
 
 
 def test_traced_target_under_jit_traces_once():
