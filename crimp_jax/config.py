@@ -142,6 +142,15 @@ def check_run(run: RunSpec) -> None:
     if c.bn_freeze_epochs > c.epochs:
         raise ConfigError(f"crimp.bn_freeze_epochs={c.bn_freeze_epochs!r}: expected <= the "
                           f"stage's {c.epochs} epochs")
+    if c.select_chips and use["quant"]:
+        if not run.data.val_per_class:
+            raise ConfigError(f"crimp.select_chips={c.select_chips}: model selection scores a "
+                              "validation split: set data.val_per_class > 0 (training images "
+                              "per class held out of training)")
+        if not c.selection_epochs(use["prune"], use["variation"]):
+            raise ConfigError(f"crimp.select_chips={c.select_chips}: no stage epoch has the "
+                              "final masks and full sigma (crimp.variation_start_epochs + "
+                              f"variation_ramp_epochs > the stage's {c.epochs} epochs)")
     if run.evaluate.test_per_class and run.data.test_per_class and \
             run.evaluate.test_per_class > run.data.test_per_class:
         raise ConfigError(f"evaluate.test_per_class={run.evaluate.test_per_class}: expected <= "

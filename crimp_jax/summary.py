@@ -11,6 +11,9 @@ re-parsing keys themselves. Top-level keys:
                      max_logit_diff} (fractions; absent where a stage did not run)
   test_accuracy     the deployed model's accuracy (fake-quant for quantized methods)
   stages            [{stage, epochs, epoch_s_median, test_accuracy}]
+  selection         model selection of the quantized stage (`crimp.select_chips`): {chips,
+                     sigma, compensation, val_images, scores: [{epoch, step, mean, std}],
+                     chosen_epoch}, or null
   quant             {weight_bits, act_bits, scale, per_channel} or null
   prune             pruning report (`train.analysis.prune_report`) or null
   montecarlo        {chips, sigmas, test_images, headline_sigma, variation, figure,

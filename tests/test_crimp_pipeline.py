@@ -45,7 +45,7 @@ def _stage(c, n=100):
     """(run, StageModels, float-stage state, device data) of tiny_cnn at init on synthetic data."""
     from crimp_jax.data import load_splits
     run = parse_config(c)
-    train, _ = load_splits(run.data)
+    train = load_splits(run.data).train
     data = DeviceData.put(train)
     models = StageModels("tiny_cnn", build_model("tiny_cnn"), build_model("tiny_cnn", folded=True))
     fp = pipeline.init_fp_state(run, models.bn, pipeline.fp_task(run, models.bn, 1).tx)
@@ -107,6 +107,50 @@ def test_resume_mid_stage_equals_uninterrupted(tmp_path, batchnorm):
     jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
+def test_model_selection_deploys_the_best_validation_epoch_and_resumes(tmp_path):
+    """crimp.select_chips: every fixed-mask epoch is scored on 2 chips over 50 held-out
+    training images; the deployed model is the best epoch's (its test accuracy is the one that
+    epoch logged), and a resumed stage makes the same selection."""
+    over = {"crimp.prune_epochs": 1, "crimp.finetune_epochs": 3, "crimp.select_chips": 2,
+            "data.val_per_class": 5, "train.eval_every": 1, "evaluate.chips": 0,
+            "evaluate.engine": False, "crimp.lr": 0.05}
+    full = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "full")
+    sel = full["selection"]
+    assert [s["epoch"] for s in sel["scores"]] == [1, 2, 3, 4]
+    assert sel["val_images"] == 50 and sel["chips"] == 2 and sel["sigma"] == 0.3
+    means = [s["mean"] for s in sel["scores"]]
+    assert sel["chosen_epoch"] == 1 + means.index(max(means))  # the first of equal scores
+    logged = [json.loads(ln) for ln in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    crimp_epochs = {r["epoch"]: r for r in logged if r["stage"] == "crimp"}
+    assert [crimp_epochs[e]["select_accuracy"] for e in (1, 2, 3, 4)] == means
+    assert full["test_accuracy"] == crimp_epochs[sel["chosen_epoch"]]["test_accuracy"]
+    # Preempted after the float epoch and two CRIMP epochs, then resumed: the same selection.
+    cut = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "cut", stop_after_epoch=3)
+    assert cut == {"interrupted": True, "stage": "crimp"}
+    resumed = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "cut")
+    assert resumed["selection"] == sel and resumed["test_accuracy"] == full["test_accuracy"]
+
+
+def test_selection_log_keeps_the_best_and_drops_scores_after_a_resume(tmp_path):
+    from crimp_jax.train.loop import _SelectionLog
+    from crimp_jax.train.state import TrainState
+
+    def state(step):
+        return TrainState(jnp.int32(step), {"w": jnp.full((2,), float(step))}, {}, {})
+
+    log = _SelectionLog(tmp_path, "crimp", resumed_epoch=0)
+    for epoch, mean in ((1, 0.5), (2, 0.7), (3, 0.7), (4, 0.6)):
+        log.offer(epoch, state(10 * epoch), mean, 0.0)
+    assert log.best["epoch"] == 2  # 3 ties with 2: the first stays
+    np.testing.assert_array_equal(log.best_state(state(0)).params["w"], [20.0, 20.0])
+    log.ckpt.close()
+    again = _SelectionLog(tmp_path, "crimp", resumed_epoch=1)  # resumed after epoch 1
+    assert [s["epoch"] for s in again.scores] == [1] and again.best["mean"] == 0.5
+    again.offer(2, state(20), 0.7, 0.0)  # epoch 2 trained again: the same state, saved again
+    np.testing.assert_array_equal(again.best_state(state(0)).params["w"], [20.0, 20.0])
+    again.ckpt.close()
+
+
 def test_bad_values_rejected_before_compile():
     cases = [({"method": "qpv"}, "method='qpv'"),
              ({"variation.sigma": 0.0}, "variation.sigma"),
@@ -120,7 +164,13 @@ def test_bad_values_rejected_before_compile():
              ({"method": "qp", "crimp.variation_draws": 2, "variation.sigma": 0.0},
               "variation_draws=2: only methods that train"),
              ({"crimp.bn_freeze_epochs": 5.0}, "crimp.bn_freeze_epochs=5.0: expected <="),
-             ({"train.batch_size": 500}, "train.batch_size=500: expected <= the 200")]
+             ({"train.batch_size": 500}, "train.batch_size=500: expected <= the 200"),
+             ({"crimp.select_chips": 2}, ("crimp.select_chips=2: model selection scores a "
+                                          "validation split: set data.val_per_class")),
+             ({"crimp.select_chips": 2, "data.val_per_class": 5,
+               "crimp.variation_start_epochs": 2.0}, "no stage epoch has the final masks"),
+             ({"data.val_per_class": 4990}, r"data.train_per_class=20: expected <= 10 "),
+             ({"crimp.select_sigma": -0.1}, r"crimp.select_sigma=-0.1: expected")]
     for over, msg in cases:
         with pytest.raises(ConfigError, match=msg):
             pipeline.validate_config(tiny_config(**over))

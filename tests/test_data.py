@@ -85,3 +85,28 @@ def test_epoch_permutation_is_deterministic_per_epoch():
     assert sorted(p0) == list(range(100))
     np.testing.assert_array_equal(p0, data_lib.epoch_permutation(k, 100, 0))
     assert not np.array_equal(p0, data_lib.epoch_permutation(k, 100, 1))
+
+
+def test_validation_split_is_held_out_and_leaves_the_training_subset_unchanged(monkeypatch):
+    """data.val_per_class: a class-balanced split disjoint from the training images; with a
+    training subset the subset is the one drawn without validation, with the whole split the
+    validation images are taken out of it. Image i of the stand-in split carries i."""
+    from crimp_jax.data import source
+    from crimp_jax.data.config import DataSpec
+    n = 300
+    ids = np.arange(n)
+    split = cifar_mod.Split(ids.reshape(n, 1, 1, 1), (ids % 10).astype(np.int32))
+    monkeypatch.setattr(source, "load_cifar10", lambda *a: {"train": split, "test": split})
+
+    def ids_of(s):
+        return {int(i) for i in s.images[:, 0, 0, 0]}
+
+    plain = source.load_splits(DataSpec(source="npz", train_per_class=10))
+    with_val = source.load_splits(DataSpec(source="npz", train_per_class=10, val_per_class=5))
+    assert plain.val is None
+    np.testing.assert_array_equal(with_val.train.images, plain.train.images)
+    assert np.bincount(with_val.val.labels).tolist() == [5] * 10
+    assert not ids_of(with_val.val) & ids_of(with_val.train)
+    whole = source.load_splits(DataSpec(source="npz", val_per_class=5))
+    assert len(whole.train.labels) == n - 50 and not ids_of(whole.val) & ids_of(whole.train)
+    assert ids_of(whole.val) | ids_of(whole.train) == set(range(n))

@@ -128,13 +128,18 @@ def balanced_subset(split: Split, per_class: int, seed: int = 0) -> Split:
     """The first `per_class` images of each class after a seeded shuffle (class-balanced)."""
     if per_class <= 0:
         return split
+    idx = balanced_subset_indices(split.labels, per_class, seed)
+    return Split(split.images[idx], split.labels[idx])
+
+
+def balanced_subset_indices(labels, per_class: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of `balanced_subset`."""
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(split.labels))
+    order = rng.permutation(len(labels))
     picks = []
     for c in range(NUM_CLASSES):
-        idx = order[split.labels[order] == c][:per_class]
+        idx = order[labels[order] == c][:per_class]
         if len(idx) < per_class:
             raise ValueError(f"per_class={per_class}: class {c} has only {len(idx)} images")
         picks.append(idx)
-    idx = np.sort(np.concatenate(picks))
-    return Split(split.images[idx], split.labels[idx])
+    return np.sort(np.concatenate(picks))

@@ -4,7 +4,7 @@ Models never contain quantization, pruning or variation code. Two neutral hooks 
 parameter transforms work from the outside:
 
 * `ConvBN` runs conv -> BatchNorm while training in float (`folded=False`), or a conv with a
-  bias once BatchNorm has been folded into it (`folded=True`, see `crimp_jax.train.fold`).
+  bias once BatchNorm has been folded into it (`folded=True`, see `crimp_jax.models.fold`).
   Its kernel is always the plain param `<name>/conv/kernel`, so transforms rewrite it directly.
 * `Tap` is an identity marking a point where activations are (re)quantized in deployment.
   The quantizer intercepts it with `flax.linen.intercept_methods`; without an interceptor it

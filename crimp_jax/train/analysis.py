@@ -11,12 +11,13 @@ import logging
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from crimp_jax import cost as cost_lib
 from crimp_jax import prune as prune_lib
 from crimp_jax.data import balanced_subset
-from crimp_jax.evaluate import plot_accuracy_vs_sigma, sweep_sigmas
+from crimp_jax.evaluate import evaluate_chips, plot_accuracy_vs_sigma, sweep_sigmas
 from crimp_jax.integer import compare_engine, convert, load_artifact, save_artifact
 from crimp_jax.quant import (
     fake_quant_apply,
@@ -30,6 +31,7 @@ from crimp_jax.variation import perturb, variation_spec
 
 log = logging.getLogger(__name__)
 _READ_STREAM = 0x7FFFFFFF  # fold_in tag of a chip's per-read (read noise) keys
+_SELECT_STREAM = 0x5E1EC7  # fold_in tag of the model-selection chips' seed
 
 
 def integer_deploy(workdir: Path, model_name: str, folded_model, params, qstate, qcfg, test):
@@ -118,6 +120,31 @@ def monte_carlo(run, folded_model, params, qstate, masks_flat, test, workdir: Pa
             "headline_sigma": ecfg.headline_sigma,
             "variation": dataclasses.asdict(run.variation), "curves": curves,
             "figure": png.name}
+
+
+def selection_scorer(run, folded_model, val):
+    """score(params, qstate, masks_flat) -> (mean, std) accuracy of `crimp.select_chips`
+    chips at `crimp.select_sigma` over the validation split `val` (model selection). The chips
+    are drawn from their own seed (not the evaluation chips'); compiled once per run."""
+    c = run.crimp
+    vspec = dataclasses.replace(run.variation, sigma=c.select_sigma,
+                                compensation=c.select_compensation)
+    chip, apply = chip_and_apply(folded_model, run.quant, vspec, run.xbar)
+    images, labels = jax.device_put(val.images), jax.device_put(val.labels)
+    seed = jax.random.fold_in(jax.random.key(run.evaluate.seed), _SELECT_STREAM)
+    n_chips = 1 if vspec.is_ideal else c.select_chips  # ideal devices: every chip is the same
+
+    def score(params, qstate, masks_flat):
+        qe = quantize_weights_int(folded_model, params, qstate, run.quant)
+        acc = evaluate_chips(apply, chip, images, labels, seed=seed, n_chips=n_chips,
+                             chip_args=(params, qstate, qe, masks_flat,
+                                        jnp.float32(c.select_sigma)),
+                             chip_chunk=run.evaluate.chip_chunk,
+                             batch_size=min(run.evaluate.batch_size, len(val.labels)),
+                             impl=run.evaluate.mc_impl, per_batch=reads_per_batch(vspec))
+        return float(acc.mean()), float(acc.std())
+
+    return score
 
 
 def strip_prefix(flat: dict, prefix: str = "params/") -> dict:

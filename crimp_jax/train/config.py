@@ -8,6 +8,7 @@ defaults (`crimp_jax.config.base_config` is built from them).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from crimp_jax.train.optim import OptimSpec
 from crimp_jax.utils.blocks import (
@@ -99,6 +100,12 @@ class CrimpSpec(OptimSpec):
       draws_impl: how the K draws run: 'vmap', 'unroll' (K forwards in one step) or 'auto'
         ('unroll' on CPUs, where vmap over different conv weights measured 8x slower per
         draw; 'vmap' elsewhere).
+      select_chips: model selection: > 0 scores the model at the end of every epoch with the
+        final masks and full sigma (`selection_epochs`) on that many Monte Carlo chips over the
+        validation split (`data.val_per_class`), and deploys the best-scoring epoch's model;
+        0 deploys the last epoch's model (>= 0).
+      select_sigma: sigma of the selection chips (>= 0; 0: ideal devices, clean accuracy).
+      select_compensation: whether the selection chips self-compensate.
     """
 
     block_name = "crimp"
@@ -126,6 +133,9 @@ class CrimpSpec(OptimSpec):
     variation_ramp_epochs: float = 1.0
     variation_draws: int = 1
     draws_impl: str = "auto"
+    select_chips: int = 0
+    select_sigma: float = 0.3
+    select_compensation: bool = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -148,8 +158,21 @@ class CrimpSpec(OptimSpec):
         check_float(f"{b}.variation_ramp_epochs", self.variation_ramp_epochs, 0.0)
         check_int(f"{b}.variation_draws", self.variation_draws, 1)
         check_choice(f"{b}.draws_impl", self.draws_impl, DRAWS_IMPLS)
+        check_int(f"{b}.select_chips", self.select_chips, 0)
+        check_float(f"{b}.select_sigma", self.select_sigma, 0.0, 2.0)
+        check_bool(f"{b}.select_compensation", self.select_compensation)
 
     @property
     def epochs(self) -> int:
         """Epochs of the whole stage."""
         return self.dense_epochs + self.prune_epochs + self.finetune_epochs
+
+    def selection_epochs(self, prunes: bool, variation: bool) -> tuple[int, ...]:
+        """Stage epochs (counted 1.., at their end) whose model is a selection candidate: the
+        masks are final (after the prune phase) and sigma fully ramped in."""
+        first = 1
+        if prunes:
+            first = max(first, self.dense_epochs + self.prune_epochs)
+        if variation:
+            first = max(first, math.ceil(self.variation_start_epochs + self.variation_ramp_epochs))
+        return tuple(range(first, self.epochs + 1))

@@ -5,7 +5,10 @@ parameter transform is composed), an optax transformation and a number of epochs
 one stage: it resumes from the stage's latest checkpoint, trains epoch by epoch with one jitted
 step (traced once; optionally `scan_steps` steps fused per call for accelerators), evaluates
 every `eval_every` epochs, checkpoints after each good epoch, writes metrics and stops with a
-clear error on a non-finite loss, keeping the last good checkpoint.
+clear error on a non-finite loss, keeping the last good checkpoint. With a `Selection`, the
+candidate epochs' models are scored (e.g. on Monte Carlo chips over a validation split), the
+best is checkpointed apart (`checkpoints/<stage>_best`, scores in
+`checkpoints/<stage>_selection.json`) and returned instead of the last epoch's.
 
 Random streams are derived, never stored: the batch order of epoch e is
 permutation(fold_in(data_key, e)) and the augmentation/variation key of step s is
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import math
 import time
@@ -58,6 +62,49 @@ class Task:
     epochs: int
     schedule: Callable | None = None
     loss: Callable | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """Model selection inside a stage.
+
+    epochs: the stage epochs (counted 1.., at their end) whose model is a candidate.
+    score(state) -> (mean, std): the candidate's score, higher is better (host floats).
+    what: a description for the summary (e.g. {'chips': 4, 'sigma': 0.3, ...}).
+    """
+
+    epochs: tuple
+    score: Callable
+    what: dict
+
+
+class _SelectionLog:
+    """Scores so far and the best candidate, persisted beside the checkpoints so a resumed
+    stage continues the same selection (scores of epochs after the resumed one are dropped:
+    those epochs are trained, and scored, again, identically)."""
+
+    def __init__(self, workdir: Path, stage: str, resumed_epoch: int):
+        self.path = Path(workdir) / "checkpoints" / f"{stage}_selection.json"
+        self.ckpt = StageCheckpointer(workdir, f"{stage}_best", max_to_keep=1)
+        scores = json.loads(self.path.read_text())["scores"] if self.path.is_file() else []
+        self.scores = [s for s in scores if s["epoch"] <= resumed_epoch]
+
+    @property
+    def best(self):
+        return max(self.scores, key=lambda s: s["mean"], default=None)  # first of ties
+
+    def offer(self, epoch: int, state, mean: float, std: float) -> None:
+        best = self.best
+        self.scores.append({"epoch": epoch, "step": int(state.step), "mean": mean, "std": std})
+        if best is None or mean > best["mean"]:
+            for step in self.ckpt.manager.all_steps():  # the folder holds only the best
+                self.ckpt.manager.delete(step)
+            self.ckpt.save(int(state.step), state)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps({"scores": self.scores}, indent=1))
+
+    def best_state(self, state_like):
+        return self.ckpt.restore(state_like, self.best["step"])
 
 
 def logits_of(out):
@@ -179,10 +226,12 @@ def evaluate(eval_step, state: TrainState, data: DeviceData, batch_size: int, ke
 
 
 def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg, workdir: Path,
-        writer, seed_key, stop_after_epoch: int | None = None):
+        writer, seed_key, stop_after_epoch: int | None = None, select: Selection | None = None):
     """Trains one stage to `task.epochs`, resuming from its checkpoints. Returns (state, info).
 
     `stop_after_epoch` ends this call early after that epoch (simulates a preemption in tests).
+    With `select`, the returned state is the best-scoring candidate's and info['selection']
+    records every score and the chosen epoch; info['final'] evaluates the returned state.
     """
     bs = tcfg.batch_size
     steps_per_epoch = len(train) // bs
@@ -204,6 +253,7 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
     info = {"stage": task.name, "epochs": task.epochs, "steps_per_epoch": steps_per_epoch,
             "epoch_times_s": [], "eval": []}
     last_good = ckpt.latest_step()
+    sel = None if select is None else _SelectionLog(workdir, task.name, start_epoch)
     bar = tqdm(range(start_epoch, task.epochs), desc=task.name, unit="epoch",
                initial=start_epoch, total=task.epochs, disable=tcfg.quiet)
     for epoch in bar:
@@ -237,6 +287,10 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
             ev = evaluate(eval_step, state, test, tcfg.eval_batch_size, eval_key)
             record.update(test_accuracy=ev["accuracy"], test_loss=ev["loss"])
             info["eval"].append({"epoch": epoch + 1, **ev})
+        if sel is not None and epoch + 1 in select.epochs:
+            mean, std = select.score(state)
+            record.update(select_accuracy=mean, select_std=std)
+            sel.offer(epoch + 1, state, mean, std)
         info["epoch_times_s"].append(epoch_s)
         writer.write(int(state.step), **record)
         bar.set_postfix(loss=f"{train_loss:.3f}", acc=record.get("test_accuracy", "-"))
@@ -253,4 +307,15 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
         info["eval"].append({"epoch": task.epochs, **ev})
     ckpt.close()
     info["final"] = info["eval"][-1] if info["eval"] else None
+    if sel is not None and not info.get("interrupted") and sel.best is not None:
+        best = sel.best
+        if best["epoch"] != task.epochs:
+            state = sel.best_state(state)
+            info["final"] = {"epoch": best["epoch"],
+                             **evaluate(eval_step, state, test, tcfg.eval_batch_size, eval_key)}
+        info["selection"] = {**select.what, "scores": sel.scores, "chosen_epoch": best["epoch"]}
+        log.info("stage %s: deploying epoch %d (selection score %.4f)", task.name,
+                 best["epoch"], best["mean"])
+    if sel is not None:
+        sel.ckpt.close()
     return state, info

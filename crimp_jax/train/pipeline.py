@@ -131,6 +131,24 @@ def _stage_record(info) -> dict:
             "test_accuracy": info["final"]["accuracy"] if info.get("final") else None}
 
 
+def _selection(run: RunSpec, models, model_f, val):
+    """The stage's model selection (`crimp.select_chips`): candidates and their scorer."""
+    from crimp_jax.train import analysis
+    from crimp_jax.train.crimp import deployed_folded, masks_of
+    from crimp_jax.train.loop import Selection
+
+    c = run.crimp
+    scorer = analysis.selection_scorer(run, model_f, val)
+
+    def score(state):
+        masks = analysis.flat_masks(masks_of(state.opt_state))
+        return scorer(deployed_folded(run, models, state), state.params["quant"], masks)
+
+    what = {"chips": c.select_chips, "sigma": c.select_sigma,
+            "compensation": c.select_compensation, "val_images": len(val.labels)}
+    return Selection(c.selection_epochs(run.uses["prune"], run.uses["variation"]), score, what)
+
+
 def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None) -> dict:
     """Runs the configured experiment in `workdir` (resuming if possible); returns the summary.
 
@@ -153,7 +171,7 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None) -> 
     workdir = Path(workdir)
     run = validate_config(config)
     check_run_identity(workdir, run_identity(run))
-    train_np, test_np = load_splits(run.data)
+    train_np, test_np, val_np = load_splits(run.data)
     model = build_model(run.model.name, dtype=run.model.jnp_dtype)
     train, test = DeviceData.put(train_np), DeviceData.put(test_np)
     steps_per_epoch = len(train) // run.train.batch_size
@@ -179,7 +197,7 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None) -> 
         "test_images": len(test),
         "accuracy": {"fp": fp_acc},
         "stages": [fp_record],
-        "quant": None, "prune": None, "montecarlo": None,
+        "quant": None, "prune": None, "montecarlo": None, "selection": None,
         "test_accuracy": fp_acc,
         "epoch_s_median": fp_record["epoch_s_median"],
     }
@@ -197,12 +215,16 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None) -> 
         calib = jnp.asarray(train_np.images[: run.crimp.calib_images])
         state2 = init_crimp_state(run, models, state, calib, task2.tx)
         rest = None if stop_after_epoch is None else stop_after_epoch - run.train.epochs
+        select = None
+        if run.crimp.select_chips:
+            select = _selection(run, models, model_f, val_np)
         state2, info2 = fit(task2, state2, train, test, run.train, workdir, writer,
-                            jax.random.fold_in(seed_key, 1), rest)
+                            jax.random.fold_in(seed_key, 1), rest, select)
         writer.close()
         if info2.get("interrupted"):
             return {"interrupted": True, "stage": "crimp"}
         summary["stages"].append(_stage_record(info2))
+        summary["selection"] = info2.get("selection")
         deployed_acc = info2["final"]["accuracy"]
         summary["accuracy"]["fake_quant"] = deployed_acc
         summary["test_accuracy"] = deployed_acc
