@@ -3,7 +3,7 @@
 # class-balanced training images, the whole 10,000-image test set. One float model shared by
 # every quantized run, the float reference fp_long trained for the same total epochs, then
 # q, qp50, qp80, qv, crimp (each with 20 Monte Carlo chips at sigma 0, 0.3, 0.5, compensation
-# off and on), and the table. About 2 hours on 2 CPU cores.
+# off and on), and the table. About 75 minutes on 2 CPU cores (measured 2026-12-02).
 #   bash launch/accuracy_proxy.sh [RUNROOT] [OUT]   (defaults: runs/resnet20_proxy,
 #                                                    results/resnet20_proxy)
 # Extra --config.* overrides for every quantized run: PROXY_OVERRIDES="--config.crimp.lr=0.05".
