@@ -1,6 +1,7 @@
-"""Entry point: python -m experiments.run --config=experiments/configs/<name>.py[:arg] --workdir=DIR
+"""Entry point: python -m experiments.run --config=experiments/configs/<name>.py[:arg] [--workdir=DIR]
 
-Intentionally short: all logic lives in `crimp_jax.train.pipeline.train_and_evaluate`.
+Without --workdir a run writes to runs/<name>[_<arg>] (e.g. runs/quickstart,
+runs/resnet20_proxy_qp50). Intentionally short: all logic lives in `crimp_jax.train.pipeline.train_and_evaluate`.
 Bad input (a wrong value for any config key, an unknown key or block, a malformed override,
 missing data, a workdir of another model, a corrupt checkpoint) ends with one `error:` line on
 stderr and exit status 2, before any data load or compile where the input allows it.
@@ -9,6 +10,7 @@ stderr and exit status 2, before any data load or compile where the input allows
 import logging
 import re
 import sys
+from pathlib import Path
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -21,7 +23,8 @@ from crimp_jax.train.loop import NonFiniteLossError
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (get_config(arg)).", lock_config=True)
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and summary.json.")
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and summary.json "
+                    "(default: runs/<config name>[_<arg>]).")
 
 EXPECTED = (ValueError, DataError, CheckpointMismatchError, NonFiniteLossError, SummaryError)
 
@@ -47,13 +50,28 @@ def flag_error_message(e: BaseException, argv) -> str:
     return text.removeprefix("flag ")
 
 
+def default_workdir(argv) -> str:
+    """runs/<config file stem>[_<arg>] for the --config argument in `argv`."""
+    spec = ""
+    for i, a in enumerate(argv):
+        if a.startswith("--config="):
+            spec = a.split("=", 1)[1]
+        elif a == "--config" and i + 1 < len(argv):
+            spec = argv[i + 1]
+    path, _, arg = spec.partition(":")
+    name = Path(path).stem + (f"_{arg}" if arg else "")
+    return str(Path("runs") / re.sub(r"[^A-Za-z0-9_.-]+", "_", name))
+
+
 def parse_flags(argv):
     """absl flag parsing where every failure is one `error:` line and exit status 2."""
     try:
         rest = FLAGS(argv)
-        if FLAGS.config is None or FLAGS.workdir is None:
-            fail("--config and --workdir are required: python -m experiments.run "
-                 "--config=experiments/configs/<name>.py[:arg] --workdir=DIR")
+        if FLAGS.config is None:
+            fail("--config is required: python -m experiments.run "
+                 "--config=experiments/configs/<name>.py[:arg] [--workdir=DIR]")
+        if FLAGS.workdir is None:
+            FLAGS.workdir = default_workdir(argv)
         return rest
     except SystemExit:
         raise
@@ -67,6 +85,7 @@ def main(argv):
     logging.getLogger("absl").setLevel(logging.WARNING)
     from crimp_jax.train.pipeline import train_and_evaluate
 
+    logging.getLogger(__name__).info("workdir: %s", FLAGS.workdir)
     try:
         summary = train_and_evaluate(FLAGS.config, FLAGS.workdir)
     except EXPECTED as e:

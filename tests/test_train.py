@@ -215,3 +215,13 @@ def test_learns_above_chance_on_real_cifar10(tmp_path):
         c.data.train_per_class, c.data.test_per_class = 200, 50
     s = pipeline.train_and_evaluate(c, tmp_path)
     assert s["accuracy"]["fp"] > 0.2, s["accuracy"]
+
+
+def test_cli_default_workdir_is_named_after_the_config():
+    from experiments.run import default_workdir
+    assert default_workdir(["run", "--config=experiments/configs/quickstart.py"]) == \
+        "runs/quickstart"
+    assert default_workdir(["run", "--config", "experiments/configs/resnet20_proxy.py:qp50",
+                            "--config.train.epochs=2"]) == "runs/resnet20_proxy_qp50"
+    assert default_workdir(["run", "--config=experiments/configs/vgg16_cifar10_crimp.py:crimp,gpu"]) \
+        == "runs/vgg16_cifar10_crimp_crimp_gpu"

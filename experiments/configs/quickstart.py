@@ -2,16 +2,16 @@
 
 Command:
   python -m experiments.run --config=experiments/configs/quickstart.py --workdir=runs/quickstart
-Chain: float training (8 epochs, BatchNorm) -> BN folding -> power-of-two W8A8 quantization-aware
-training (7 epochs) with crossbar-aligned pruning (50%, zerorize-recover) and variation-aware
-training (sigma 0.3, self-compensation) -> integer-only engine -> Monte Carlo over 8 chips -> cost model.
-Measured (2 CPU cores, fresh clone, 2026-11-26): 3 min 59 s (sigma 0 evaluates one chip: all
-are identical; before that 4 min 49 s, and 6 min 52 s beside another job, same numbers); float 47.0% on the
-1,000-image test subset (2,000 training images), CRIMP 37.6% (integer engine identical on every
-image), 34.6% +/- 0.9 over 8 chips at sigma 0.3 with self-compensation (29.6% +/- 3.4 without),
-50% sparsity, 57 -> 30 crossbars, 6.1x less power and 18.2x less area than the original model.
-A demo of the chain, not of its accuracy: 8 float epochs on 2,000 images leave a weak float
-model, and 7 CRIMP epochs do not recover 50% crossbar-aligned pruning (results/: longer runs).
+Chain: float training (8 epochs, BatchNorm) -> a 7-epoch second stage with BatchNorm kept and
+folded per step: power-of-two W8A8 quantization-aware training with crossbar-aligned pruning
+(50%, zerorize-recover) and then variation-aware training (sigma 0.3, self-compensation) ->
+integer-only engine -> Monte Carlo over 8 chips -> pruning report -> cost model.
+Measured (2 CPU cores, fresh clone, 2026-12-02): 4 min 12 s; float 47.00% on the 1,000-image
+test subset (2,000 training images; the float model trained the same 15 epochs in all: 49.40%),
+CRIMP 48.10% (integer engine identical on every image), 45.80% +/- 1.55 over 8 chips at
+sigma 0.3 with self-compensation (34.58% +/- 3.77 without), 50% sparsity, 57 -> 31 crossbars,
+5.9x less power and 17.7x less area than the original model (results/quickstart_cpu).
+A demo of the chain on a weak float model; the accuracy benchmark is resnet20_proxy.py.
 `:tiny` (a 3-layer CNN, 200 training images, 2 epochs in all) is a seconds-long smoke test.
 """
 
