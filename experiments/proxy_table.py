@@ -18,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from crimp_jax.summary import SummaryError, read_summary
+from crimp_jax.summary import SummaryError, read_summary, sigma_key
 
 RUNS = ("q", "qp50", "qp80", "qv", "crimp")
 COPY = ("summary.json", "metrics.jsonl", "run.log", "*.png")
@@ -51,7 +51,7 @@ def rows(root: Path) -> tuple[list, dict]:
         mc = {}
         for curve, per_sigma in s.curves().items():
             for sigma, st in per_sigma.items():
-                mc.setdefault(f"{sigma:g}", {})[OFF_ON[curve]] = {
+                mc.setdefault(sigma_key(sigma), {})[OFF_ON[curve]] = {
                     k: st[k] for k in ("mean", "std", "min")}
         out.append({
             "run": name, "method": s.method,

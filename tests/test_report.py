@@ -186,3 +186,28 @@ def test_cost_only_run_uses_cost_counts_and_totals_without_split(tmp_path, prune
     assert "computing power (W) and area (mm^2) by component (totals only)" in text
     for name in ("crossbars_cost_only.png", "cost_breakdown_cost_only.png"):
         assert (run / name).stat().st_size > 0
+
+
+def test_proxy_table_reproduces_the_committed_benchmark_table(tmp_path):
+    """experiments.proxy_table over the committed benchmark runs (results/resnet20_proxy holds
+    each run's summary.json) writes the committed table.json numbers: drops against fp_long in
+    points, crossbars, and Monte Carlo keyed by sigma_key with compensation off / on."""
+    import json
+    from pathlib import Path
+
+    from experiments import proxy_table
+    root = Path(__file__).resolve().parents[1] / "results" / "resnet20_proxy"
+    assert proxy_table.main([str(root), "--out", str(tmp_path)]) == 0
+    got = json.loads((tmp_path / "table.json").read_text())
+    runs = {r["run"]: r for r in got["runs"]}
+    assert list(runs) == ["q", "qp50", "qp80", "qv", "crimp"]
+    crimp = runs["crimp"]
+    assert crimp["accuracy"] == 0.6434 and crimp["accuracy_source"] == "integer engine"
+    assert abs(crimp["drop_vs_fp_long"] - 100 * (0.6712 - 0.6434)) < 1e-9
+    assert crimp["crossbars"] == {"dense": 57, "after": 32}
+    assert set(crimp["mc"]) == {"0", "0.3", "0.5"}
+    assert abs(crimp["mc"]["0.3"]["on"]["mean"] - 0.62165) < 5e-4
+    assert runs["q"]["target_sparsity"] == 0.0 and runs["qp80"]["target_sparsity"] == 0.8
+    committed = json.loads((root / "table.json").read_text())
+    assert got == committed
+    assert (tmp_path / "crimp" / "summary.json").is_file()

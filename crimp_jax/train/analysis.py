@@ -11,13 +11,12 @@ import logging
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from crimp_jax import cost as cost_lib
 from crimp_jax import prune as prune_lib
 from crimp_jax.data import balanced_subset
-from crimp_jax.evaluate import evaluate_chips, plot_accuracy_vs_sigma, sweep_sigmas
+from crimp_jax.evaluate import plot_accuracy_vs_sigma, sweep_sigmas
 from crimp_jax.integer import compare_engine, convert, load_artifact, save_artifact
 from crimp_jax.quant import (
     fake_quant_apply,
@@ -90,6 +89,19 @@ def reads_per_batch(vcfg) -> bool:
     return variation_spec(vcfg).read_noise > 0
 
 
+def chip_sweep(run, vspec, chip, apply, images, labels, sigmas, chip_args, seed,
+               n_chips: int) -> dict:
+    """`sweep_sigmas` of the chips `chip_and_apply` made for `vspec`, with the run's
+    `evaluate` settings (chip chunk, batch size, implementation); at sigma 0 on otherwise ideal
+    devices one chip stands for all."""
+    e = run.evaluate
+    return sweep_sigmas(apply, chip, images, labels, sigmas, chip_args=chip_args, seed=seed,
+                        n_chips=n_chips, chip_chunk=e.chip_chunk,
+                        batch_size=min(e.batch_size, len(labels)), impl=e.mc_impl,
+                        ideal_at_zero=dataclasses.replace(vspec, sigma=0.0).is_ideal,
+                        per_batch=reads_per_batch(vspec))
+
+
 def monte_carlo(run, folded_model, params, qstate, masks_flat, test, workdir: Path,
                 fp_accuracy: float | None = None) -> dict:
     """Accuracy of `evaluate.chips` chips per sigma, with self-compensation off and/or on."""
@@ -105,13 +117,8 @@ def monte_carlo(run, folded_model, params, qstate, masks_flat, test, workdir: Pa
         chip, apply = chip_and_apply(folded_model, run.quant, vspec, run.xbar)
         name = curve_name(run.uses["variation"], compensation)
         log.info("Monte Carlo %s: %d chips x %s", name, ecfg.chips, ecfg.sigmas)
-        curves[name] = sweep_sigmas(apply, chip, images, labels, ecfg.sigmas,
-                                    chip_args=(params, qstate, qe, masks_flat),
-                                    seed=ecfg.seed, n_chips=ecfg.chips, chip_chunk=ecfg.chip_chunk,
-                                    batch_size=min(ecfg.batch_size, len(split.labels)),
-                                    impl=ecfg.mc_impl,
-                                    ideal_at_zero=dataclasses.replace(vspec, sigma=0.0).is_ideal,
-                                    per_batch=reads_per_batch(vspec))
+        curves[name] = chip_sweep(run, vspec, chip, apply, images, labels, ecfg.sigmas,
+                                  (params, qstate, qe, masks_flat), ecfg.seed, ecfg.chips)
     png = Path(workdir) / "accuracy_vs_sigma.png"
     plot_accuracy_vs_sigma(
         [(None, {c: {float(k): v for k, v in per.items()} for c, per in curves.items()},
@@ -132,17 +139,12 @@ def selection_scorer(run, folded_model, val):
     chip, apply = chip_and_apply(folded_model, run.quant, vspec, run.xbar)
     images, labels = jax.device_put(val.images), jax.device_put(val.labels)
     seed = jax.random.fold_in(jax.random.key(run.evaluate.seed), _SELECT_STREAM)
-    n_chips = 1 if vspec.is_ideal else c.select_chips  # ideal devices: every chip is the same
 
     def score(params, qstate, masks_flat):
         qe = quantize_weights_int(folded_model, params, qstate, run.quant)
-        acc = evaluate_chips(apply, chip, images, labels, seed=seed, n_chips=n_chips,
-                             chip_args=(params, qstate, qe, masks_flat,
-                                        jnp.float32(c.select_sigma)),
-                             chip_chunk=run.evaluate.chip_chunk,
-                             batch_size=min(run.evaluate.batch_size, len(val.labels)),
-                             impl=run.evaluate.mc_impl, per_batch=reads_per_batch(vspec))
-        return float(acc.mean()), float(acc.std())
+        (acc,) = chip_sweep(run, vspec, chip, apply, images, labels, (c.select_sigma,),
+                            (params, qstate, qe, masks_flat), seed, c.select_chips).values()
+        return acc["mean"], acc["std"]
 
     return score
 

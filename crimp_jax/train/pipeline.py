@@ -44,7 +44,7 @@ def device_description() -> dict:
 def validate_config(config) -> RunSpec:
     """Every check that needs no data and no compile; returns the parsed run."""
     run = parse_config(config)
-    train_images = 10 * (run.data.train_per_class or TRAIN_PER_CLASS)
+    train_images = 10 * (run.data.train_per_class or TRAIN_PER_CLASS - run.data.val_per_class)
     if run.train.batch_size > train_images:
         raise ConfigError(f"train.batch_size={run.train.batch_size}: expected <= the "
                           f"{train_images} training images (data.train_per_class="
