@@ -51,9 +51,15 @@ def timeit(fn, steps: int) -> float:
     return float(np.median(times))
 
 
+def first_and_last(net) -> tuple:
+    """prune.exclude rules keeping the network's first and last crossbar layers dense."""
+    names = [op["name"] for op in net.graph.layers]
+    return (f"params/{names[0]}/", f"params/{names[-1]}/")
+
+
 def bench_plain(run, model_name: str, batch: int, steps: int) -> dict:
     """Train and inference throughput of the float (BN) model."""
-    from crimp_jax.models import build_model
+    from crimp_jax.models import build_network
     from crimp_jax.train import pipeline
     from crimp_jax.train.loop import (
         DeviceData,
@@ -62,7 +68,7 @@ def bench_plain(run, model_name: str, batch: int, steps: int) -> dict:
         make_train_step,
     )
 
-    model = build_model(model_name, dtype=run.model.jnp_dtype)
+    model = build_network(model_name, dtype=run.model.jnp_dtype)
     n = batch * 4
     rng = np.random.default_rng(0)
     data = DeviceData(jax.device_put(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)),
@@ -92,7 +98,7 @@ def bench_plain(run, model_name: str, batch: int, steps: int) -> dict:
 
 def _random_stage(run, model_name: str, n: int):
     """(StageModels, float-stage state of a freshly initialised BN model, device data)."""
-    from crimp_jax.models import build_model
+    from crimp_jax.models import build_network
     from crimp_jax.train import pipeline
     from crimp_jax.train.crimp import StageModels
     from crimp_jax.train.loop import DeviceData
@@ -100,20 +106,20 @@ def _random_stage(run, model_name: str, n: int):
     rng = np.random.default_rng(0)
     data = DeviceData(jax.device_put(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)),
                       jax.device_put(rng.integers(0, 10, (n,), dtype=np.int32)))
-    models = StageModels(model_name, build_model(model_name),
-                         build_model(model_name, folded=True))
+    net = build_network(model_name)
+    models = StageModels(model_name, net, net.graph)
     fp_state = pipeline.init_fp_state(run, models.bn, optax.identity())
     return models, fp_state, data
 
 
 def _random_folded(run, model_name: str, n: int):
     """A folded model with random (init) params, calibrated quantization state, device data."""
-    from crimp_jax.models.fold import fold_batchnorm
+    from crimp_jax.graph import fold_params
     from crimp_jax.quant import init_quant_state
 
     models, fp_state, data = _random_stage(run, model_name, n)
-    folded = fold_batchnorm(fp_state.params["params"], fp_state.model_state["batch_stats"],
-                            model_name)
+    folded = fold_params(models.folded, fp_state.params["params"],
+                         fp_state.model_state["batch_stats"])
     qstate = init_quant_state(models.folded, folded, data.images[: min(n, 256)], run.quant)
     return models.folded, folded, qstate, data
 
@@ -124,7 +130,7 @@ def bench_crimp(run, model_name: str, batch: int, steps: int) -> dict:
     same device, same run."""
     import dataclasses
 
-    from crimp_jax.models.fold import stem_name
+    from crimp_jax.models import build_network
     from crimp_jax.train.crimp import crimp_task, draws_impl, init_crimp_state
     from crimp_jax.train.loop import make_train_step
 
@@ -133,7 +139,7 @@ def bench_crimp(run, model_name: str, batch: int, steps: int) -> dict:
         run, method="crimp",
         variation=dataclasses.replace(run.variation, sigma=run.variation.sigma or 0.3),
         crimp=dataclasses.replace(run.crimp, dense_epochs=0, prune_epochs=1, ramp_epochs=0),
-        prune=dataclasses.replace(run.prune, exclude=(f"{stem_name(model_name)}/", "fc/")))
+        prune=dataclasses.replace(run.prune, exclude=first_and_last(build_network(model_name))))
     models, fp_state, data = _random_stage(run, model_name, batch * 4)
     task = crimp_task(run, models, 4)
     state = init_crimp_state(run, models, fp_state, data.images[:256], task.tx)

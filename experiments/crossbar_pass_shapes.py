@@ -17,10 +17,9 @@ import dataclasses
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from crimp_jax.models.fold import init_folded, stem_name
+from crimp_jax.models import build_network, init_folded
 from crimp_jax.prune import PruneSpec, crimp_prune, layer_hardware, select_prunable
 from crimp_jax.prune.groups import tile_keep_to_mask
 from crimp_jax.utils.paths import flatten
@@ -30,9 +29,10 @@ MODELS = {"resnet20": 0.5, "vgg16": 0.8825}
 
 
 def measure(model_name: str, sparsity: float, cap: float, spec=XbarSpec()) -> dict:
-    _, folded = init_folded(model_name, jnp.zeros((1, 32, 32, 3), jnp.uint8), jax.random.key(0))
+    graph, folded = init_folded(build_network(model_name), jax.random.key(0))
+    first, last = graph.layers[0]["name"], graph.layers[-1]["name"]
     cfg = PruneSpec(target_sparsity=sparsity, crossbar_layer_cap=cap,
-                    exclude=(f"{stem_name(model_name)}/", "fc/"))
+                    exclude=(f"params/{first}/", f"params/{last}/"))
     flat = flatten({"params": folded})
     kernels = {p: flat[p] for p in select_prunable({"params": folded}, cfg)}
     res = crimp_prune(kernels, spec, cfg)

@@ -1,7 +1,7 @@
 """Entry point: python -m experiments.run --config=experiments/configs/<name>.py[:arg] [--workdir=DIR]
 
 Without --workdir a run writes to runs/<name>[_<arg>] (e.g. runs/quickstart,
-runs/resnet20_proxy_qp50). Intentionally short: all logic lives in `crimp_jax.train.pipeline.train_and_evaluate`.
+runs/resnet20_proxy_qp50). Intentionally short: it calls the library API, `crimp_jax.api.run`.
 Bad input (a wrong value for any config key, an unknown key or block, a malformed override,
 missing data, a workdir of another model, a corrupt checkpoint) ends with one `error:` line on
 stderr and exit status 2, before any data load or compile where the input allows it.
@@ -83,11 +83,11 @@ def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}: overrides are --config.BLOCK.KEY=VALUE")
     logging.getLogger("absl").setLevel(logging.WARNING)
-    from crimp_jax.train.pipeline import train_and_evaluate
+    from crimp_jax import api
 
     logging.getLogger(__name__).info("workdir: %s", FLAGS.workdir)
     try:
-        summary = train_and_evaluate(FLAGS.config, FLAGS.workdir)
+        summary = api.run(config=FLAGS.config, workdir=FLAGS.workdir)
     except EXPECTED as e:
         fail(str(e))
     from crimp_jax.report_console import print_summary

@@ -1,7 +1,5 @@
 """Cost model: hand-counted toy network, dense VGG-16 tile counts, monotonicity, overrides."""
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -16,7 +14,7 @@ from crimp_jax.cost import (
     model_cost,
     reductions,
 )
-from crimp_jax.models import build_model
+from crimp_jax.models import build_network
 from crimp_jax.xbar import XbarSpec
 
 # Toy accelerator: 4x4 crossbars, 3-bit weights on 1-bit cells, differential
@@ -105,9 +103,7 @@ def test_toy_unstructured_and_filter():
 
 
 def vgg16_params():
-    model = build_model("vgg16")
-    return jax.eval_shape(model.init, jax.random.key(0),
-                          jnp.zeros((1, 32, 32, 3), jnp.uint8))["params"]
+    return build_network("vgg16").abstract_variables()["params"]
 
 
 def test_dense_vgg16_tiles_from_abstract_shapes():
@@ -188,9 +184,7 @@ def test_adc_sharing_option():
 
 
 def test_reductions_and_summary_on_tiny_cnn():
-    model = build_model("tiny_cnn")
-    params = jax.eval_shape(model.init, jax.random.key(0),
-                            jnp.zeros((1, 32, 32, 3), jnp.uint8))["params"]
+    params = build_network("tiny_cnn").abstract_variables()["params"]
     spec = XbarSpec(rows=32, cols=16)
     masks = {}
     for path, shape in layer_shapes(params).items():

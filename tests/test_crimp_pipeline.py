@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from crimp_jax.config import parse_config
-from crimp_jax.models import build_model
 from crimp_jax.train import analysis, pipeline
 from crimp_jax.train import crimp as crimp_mod
 from crimp_jax.train.checkpoint import StageCheckpointer
@@ -45,9 +44,10 @@ def _stage(c, n=100):
     """(run, StageModels, float-stage state, device data) of tiny_cnn at init on synthetic data."""
     from crimp_jax.data import load_splits
     run = parse_config(c)
-    train = load_splits(run.data).train
-    data = DeviceData.put(train)
-    models = StageModels("tiny_cnn", build_model("tiny_cnn"), build_model("tiny_cnn", folded=True))
+    splits = load_splits(run.data)
+    data = DeviceData.put(splits.train)
+    net = pipeline.make_network(run, splits.info)
+    models = StageModels("tiny_cnn", net, net.graph)
     fp = pipeline.init_fp_state(run, models.bn, pipeline.fp_task(run, models.bn, 1).tx)
     return run, models, fp, DeviceData(data.images[:n], data.labels[:n])
 
@@ -339,8 +339,8 @@ def test_fold_per_step_training_matches_the_bn_model_and_deploys_folded():
     state = init_crimp_state(run, models, fp, data.images, task.tx)
     ev, _ = task.forward(state.params, state.model_state, state.opt_state, data.images, False,
                          jax.random.key(0), 0)
-    from crimp_jax.models.fold import fold_batchnorm
+    from crimp_jax.graph import fold_params
     from crimp_jax.quant import fake_quant_apply
-    folded = fold_batchnorm(fp.params["params"], fp.model_state["batch_stats"], "tiny_cnn")
+    folded = fold_params(models.folded, fp.params["params"], fp.model_state["batch_stats"])
     want = fake_quant_apply(models.folded, folded, state.params["quant"], data.images, run.quant)
     np.testing.assert_array_equal(np.asarray(ev), np.asarray(want))

@@ -8,7 +8,7 @@ import pytest
 
 from crimp_jax.config import base_config
 from crimp_jax.evaluate import evaluate_chips
-from crimp_jax.models.fold import init_folded
+from crimp_jax.models import build_network, init_folded
 from crimp_jax.quant import init_quant_state, quantize_weights_int
 from crimp_jax.train.analysis import chip_and_apply, reads_per_batch
 from crimp_jax.xbar import xbar_spec
@@ -19,7 +19,7 @@ def setup():
     c = base_config()
     rng = np.random.default_rng(0)
     images = jnp.asarray(rng.integers(0, 256, (40, 32, 32, 3)), jnp.uint8)
-    model_f, folded = init_folded("tiny_cnn", images, jax.random.key(0))
+    model_f, folded = init_folded(build_network("tiny_cnn"), jax.random.key(0))
     qstate = init_quant_state(model_f, folded, images, c.quant)
     qe = quantize_weights_int(model_f, folded, qstate, c.quant)
     vcfg = c.variation.to_dict() | {"sigma": 0.0, "read_noise": 0.2}

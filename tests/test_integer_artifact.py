@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from crimp_jax.graph import fold_params
 from crimp_jax.integer import convert, load_artifact, make_engine, save_artifact
 from crimp_jax.integer.artifact import HEADER_KEY
-from crimp_jax.models import build_model
+from crimp_jax.models import build_network
 from crimp_jax.quant import init_quant_state
 from crimp_jax.utils.paths import flatten, unflatten
 
@@ -19,10 +20,12 @@ CFG = dict(weight_bits=4, act_bits=4)
 
 @pytest.fixture(scope="module")
 def artifact_file(tmp_path_factory):
-    model = build_model("tiny_cnn", folded=True)
+    net = build_network("tiny_cnn")
+    model = net.graph
     x = jnp.asarray(np.random.RandomState(0).randint(0, 256, (4, 32, 32, 3)), jnp.uint8)
     rng = np.random.RandomState(0)
-    shapes = flatten(jax.eval_shape(model.init, jax.random.PRNGKey(0), x[:1])["params"])
+    shapes = flatten(jax.eval_shape(lambda v: fold_params(model, v["params"], v["batch_stats"]),
+                                    net.abstract_variables()))
     params = unflatten({p: jnp.asarray(0.1 * rng.randn(*a.shape), jnp.float32)
                         for p, a in shapes.items()})
     q = init_quant_state(model, params, x, CFG)
@@ -36,7 +39,7 @@ def test_round_trip(artifact_file):
     art, path, x = artifact_file
     loaded = load_artifact(path)
     assert loaded.header == json.loads(json.dumps(art.header))
-    assert loaded.header["format"] == "crimp_jax.integer-artifact" and loaded.header["version"] == 1
+    assert loaded.header["format"] == "crimp_jax.integer-artifact" and loaded.header["version"] == 2
     assert sorted(loaded.arrays) == sorted(art.arrays)
     for name, a in art.arrays.items():
         assert loaded.arrays[name].dtype == a.dtype
@@ -94,9 +97,11 @@ def test_tampered_weights_refused(artifact_file, tmp_path):
 
 def test_foreign_format_and_version_refused(artifact_file, tmp_path):
     _, path, _ = artifact_file
-    bad = _rewrite(path, tmp_path / "v2.npz", header_fn=lambda h: dict(h, version=2))
-    with pytest.raises(ValueError, match="version 2"):
-        load_artifact(bad)
+    for version in (1, 3):  # 1: the format before steps read lists of inputs
+        bad = _rewrite(path, tmp_path / f"v{version}.npz",
+                       header_fn=lambda h: dict(h, version=version))
+        with pytest.raises(ValueError, match=f"version {version}"):
+            load_artifact(bad)
     bad = _rewrite(path, tmp_path / "other.npz", header_fn=lambda h: dict(h, format="other"))
     with pytest.raises(ValueError, match="format 'other'"):
         load_artifact(bad)

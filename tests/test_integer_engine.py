@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from crimp_jax.graph import fold_params
 from crimp_jax.integer import (
     compare_engine,
     convert,
@@ -17,8 +18,7 @@ from crimp_jax.integer import (
     rounding_shift,
 )
 from crimp_jax.integer.engine import device_arrays
-from crimp_jax.models import CIFAR10_STD, build_model
-from crimp_jax.models.fold import stem_name
+from crimp_jax.models import build_network
 from crimp_jax.quant import fake_quant_apply, init_quant_state
 from crimp_jax.utils.paths import flatten, unflatten
 
@@ -27,13 +27,23 @@ def _images(n, seed=0):
     return jnp.asarray(np.random.RandomState(seed).randint(0, 256, (n, 32, 32, 3)), jnp.uint8)
 
 
+# CIFAR-10's channel statistics (the golden accumulator widths below depend on the mean)
+CIFAR10_MEAN_INT = (125, 123, 114)
+CIFAR10_STD = (62.99, 62.09, 66.70)
+
+
 def _random_folded(name, seed=0):
     """Random but realistic folded params, drawn with NumPy (no compile): He-normal kernels
     times a per-output-channel factor in [0.5, 1.5] (a folded BN's gamma / sigma), biases
-    N(0, 0.1^2), and the stem divided by the pixel std as `fold_batchnorm` does."""
+    N(0, 0.1^2), and the layer reading the pixels divided by the pixel std as `fold_params`
+    does. Returns (graph, params, images)."""
     x = _images(8, seed)
-    model = build_model(name, folded=True)
-    shapes = flatten(jax.eval_shape(model.init, jax.random.PRNGKey(0), x[:1])["params"])
+    net = build_network(name, mean_int=CIFAR10_MEAN_INT, std=CIFAR10_STD)
+    graph = net.graph
+    shapes = flatten(jax.eval_shape(lambda v: fold_params(graph, v["params"], v["batch_stats"]),
+                                    net.abstract_variables()))
+    pixel_kernels = {f"{name}/kernel" for name in graph.pixel_layers()}
+    assert len(pixel_kernels) == 1
     rng = np.random.RandomState(seed)
     out = {}
     for path, a in shapes.items():
@@ -42,10 +52,10 @@ def _random_folded(name, seed=0):
         else:
             fan_in = int(np.prod(a.shape[:-1]))
             v = rng.randn(*a.shape) * np.sqrt(2.0 / fan_in) * rng.uniform(0.5, 1.5, a.shape[-1])
-            if path == f"{stem_name(name)}/conv/kernel":
+            if path in pixel_kernels:
                 v = v / np.asarray(CIFAR10_STD)[None, None, :, None]
         out[path] = jnp.asarray(v, jnp.float32)
-    return model, unflatten(out), x
+    return graph, unflatten(out), x
 
 
 def float_dtypes_in_jaxpr(jaxpr) -> set:
@@ -150,18 +160,20 @@ def test_accumulator_width_golden():
     art = convert(model, params, q, {})
     # conv0: 3x3 kernel, levels 127, |centred pixel| <= (130, 132, 141) -> 9*127*403 = 460629,
     # 19 bits of magnitude + sign = 20.
-    assert art.header["acc_widths"]["layer conv0 accumulator"] == 20
+    assert art.header["acc_widths"]["layer conv0/conv accumulator"] == 20
     assert art.header["layers"][0]["acc_bits"] == 20
 
 
 def test_accumulator_width_refusal():
     model, params, x = _constant_tiny()
     q = init_quant_state(model, params, x, {})
-    with pytest.raises(ValueError, match=r"layer conv0 accumulator: .* 20 bits .* 16-bit limit"):
+    with pytest.raises(ValueError,
+                       match=r"layer conv0/conv accumulator: .* 20 bits .* 16-bit limit"):
         convert(model, params, q, {}, max_acc_bits=16)
     # a huge bias at a tiny scale needs more than 31 bits
     params["conv1"]["conv"]["bias"] = jnp.full_like(params["conv1"]["conv"]["bias"], 1e15)
-    with pytest.raises(ValueError, match=r"layer conv1 accumulator: .* 32 bits .* 31-bit limit"):
+    with pytest.raises(ValueError,
+                       match=r"layer conv1/conv accumulator: .* 32 bits .* 31-bit limit"):
         convert(model, params, q, {})
 
 

@@ -5,13 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from crimp_jax.models import MODEL_NAMES, build_model
-from crimp_jax.models.fold import fold_batchnorm
+from crimp_jax.graph import fold_params
+from crimp_jax.models import MODEL_NAMES, build_model, build_network
+from crimp_jax.utils.paths import flatten
 
 
 def n_params(name):
-    model = build_model(name)
-    v = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3), jnp.uint8)))
+    v = build_network(name).abstract_variables()
     return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(v["params"]))
 
 
@@ -41,14 +41,20 @@ def test_unknown_model_lists_valid_ones():
 
 
 @pytest.mark.parametrize("name", ["tiny_cnn", "resnet20"])
-def test_fold_batchnorm_preserves_function(name):
-    model = build_model(name)
+def test_fold_params_preserves_function(name):
+    """The folded graph (BatchNorm and input std folded into the kernels) computes the BN
+    model's eval function on uint8 images, with non-trivial statistics and input std."""
+    net = build_network(name, mean_int=(125, 123, 114), std=(62.99, 62.09, 66.70))
     x = jax.random.randint(jax.random.key(1), (4, 32, 32, 3), 0, 256).astype(jnp.uint8)
-    v = model.init(jax.random.key(0), x)
+    v = net.init(jax.random.key(0), x)
     keys = iter(jax.random.split(jax.random.key(2), 1000))
     v = jax.tree.map(lambda a: a + 0.2 * jax.random.normal(next(keys), a.shape), v)
     v["batch_stats"] = jax.tree.map(lambda a: jnp.abs(a) + 0.5, v["batch_stats"])
-    y = model.apply(v, x)
-    folded = build_model(name, folded=True)
-    yf = folded.apply({"params": fold_batchnorm(v["params"], v["batch_stats"], name)}, x)
+    y = net.apply(v, x)
+    graph = net.graph
+    folded = fold_params(graph, v["params"], v["batch_stats"])
+    assert set(flatten(folded)) == {f"{op['name']}/{k}" for op in graph.layers
+                                    for k in ("kernel", "bias")}
+    yf = graph.apply(folded, x)
+    assert float(jnp.abs(y).max()) > 0
     np.testing.assert_allclose(yf, y, rtol=1e-4, atol=1e-4 * float(jnp.abs(y).max()))

@@ -8,11 +8,10 @@ cost_summary) on tiny_cnn, so a schema change there shows up here.
 import json
 
 import jax
-import jax.numpy as jnp
 import pytest
 
 from crimp_jax.cost import cost_summary, reductions
-from crimp_jax.models import build_model
+from crimp_jax.models import build_network
 from crimp_jax.prune import PruneSpec, crimp_masks, layer_table, totals
 from crimp_jax.utils.paths import flatten, kernel_paths
 from crimp_jax.xbar import XbarSpec
@@ -23,8 +22,7 @@ SPEC = XbarSpec(rows=32, cols=16)
 
 @pytest.fixture(scope="module")
 def pruned_tiny_cnn():
-    model = build_model("tiny_cnn")
-    params = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3), jnp.uint8))["params"]
+    params = build_network("tiny_cnn").init(jax.random.key(0))["params"]
     flat = flatten(params)
     kernels = {p: flat[p] for p in kernel_paths(params)}
     masks = crimp_masks(kernels, SPEC, PruneSpec(target_sparsity=0.6, min_keep=0.05))

@@ -28,7 +28,7 @@ def tiny(**train):
 def final_params(workdir, config):
     """Params of the last checkpoint of the float stage."""
     run = parse_config(config)
-    model = pipeline.build_model(run.model.name)
+    model = pipeline.build_network(run.model.name)
     task = pipeline.fp_task(run, model, 1)
     state = pipeline.init_fp_state(run, model, task.tx)
     ckpt = StageCheckpointer(workdir, "fp")
@@ -142,7 +142,7 @@ MALFORMED = [
     ("--config.data.train_per_class=-1", "data.train_per_class"),
     ("--config.data.test_per_class=5000", "data.test_per_class"),
     ("--config.data.val_per_class=-5", "data.val_per_class"),
-    ("--config.train.epochs=0", "train.epochs"),
+    ("--config.train.epochs=-1", "train.epochs"),  # 0 is allowed (no float training)
     ("--config.train.epochs=abc", "train.epochs"),
     ("--config.train.lr=nan", "train.lr"),
     ("--config.train.step_gamma=nan", "train.step_gamma"),

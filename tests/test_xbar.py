@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from crimp_jax.models import build_model
+from crimp_jax.models import build_network
 from crimp_jax.utils.paths import kernel_paths
 from crimp_jax.xbar.config import XbarSpec
 from crimp_jax.xbar.counts import arrays_per_tile, dense_tile_counts, physical_arrays
@@ -49,8 +49,7 @@ def test_tile_geometry_golden():
 
 
 def test_vgg16_dense_tiles_on_128x128():
-    params = jax.eval_shape(
-        lambda: build_model("vgg16").init(jax.random.key(0), jnp.zeros((1, 32, 32, 3), jnp.uint8)))
+    params = build_network("vgg16").abstract_variables()
     # One cell per weight (8-bit cells for 8-bit weights), no polarity copies.
     spec = XbarSpec(rows=128, cols=128, bits_per_cell=8, differential=False)
     counts = dense_tile_counts(params["params"], spec)

@@ -17,8 +17,6 @@ import json
 import math
 import os
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from crimp_jax.cost.model import cost_setup, model_cost, reductions
@@ -34,10 +32,9 @@ MD_PATH = os.path.join(os.path.dirname(__file__), "CALIBRATION.md")
 
 def vgg16_shapes() -> dict:
     """{kernel path: shape} of the CIFAR VGG-16 (abstract init, no parameter values)."""
-    from crimp_jax.models import build_model
+    from crimp_jax.models import build_network
     from crimp_jax.utils.paths import flatten
-    model = build_model("vgg16")
-    params = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3), jnp.uint8))
+    params = build_network("vgg16").abstract_variables()
     from crimp_jax.cost.model import layer_shapes
     return layer_shapes(flatten(params["params"]))
 

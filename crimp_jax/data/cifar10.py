@@ -1,6 +1,7 @@
-"""CIFAR-10 as uint8 arrays: an offline JPEG npz (decoded once, cached) or tensorflow-datasets.
+"""CIFAR-10 as uint8 arrays: an offline JPEG npz (decoded once, cached) or tensorflow-datasets;
+and any other tensorflow-datasets image classification dataset by name (`load_tfds`).
 
-Sources, in order:
+CIFAR-10's sources, in order:
 1. `cifar10_jpeg_q75.npz` in `data_dir` (config field `data.data_dir`) or in the directory named
    by the environment variable `CRIMP_DATA_DIR`. Format and caveats: `docs/data.md`.
    The JPEGs are decoded with Pillow once and cached as plain uint8 arrays in
@@ -33,7 +34,7 @@ class DataError(RuntimeError):
 
 @dataclasses.dataclass
 class Split:
-    images: np.ndarray  # (n, 32, 32, 3) uint8
+    images: np.ndarray  # (n, H, W, C) uint8; CIFAR-10: (n, 32, 32, 3)
     labels: np.ndarray  # (n,) int32
 
 
@@ -94,20 +95,50 @@ def load_npz(path: Path) -> dict:
     return splits
 
 
-def load_tfds() -> dict:
-    """CIFAR-10 through tensorflow-datasets (downloads on first use)."""
+def load_tfds(name: str = "cifar10") -> dict:
+    """{'train': Split, 'test': Split, 'class_names': tuple} of the tensorflow-datasets dataset
+    `name` (downloads on first use): its 'image' (uint8, HxWxC; an image without a channel
+    axis gets one) and 'label' features. class_names: the label feature's names, or ()."""
     import tensorflow_datasets as tfds
 
     out = {}
     for split in ("train", "test"):
-        ds = tfds.as_numpy(tfds.load("cifar10", split=split, batch_size=-1))
-        out[split] = Split(np.asarray(ds["image"], np.uint8), np.asarray(ds["label"], np.int32))
+        ds, info = tfds.load(name, split=split, batch_size=-1, with_info=True)
+        out[split] = tfds_split(name, split, tfds.as_numpy(ds))
+    out["class_names"] = _class_names(info)
     return out
 
 
+def _class_names(info) -> tuple:
+    """The names of a tfds DatasetInfo's 'label' feature; () where it has none."""
+    try:
+        return tuple(str(n) for n in info.features["label"].names)
+    except (AttributeError, KeyError, TypeError):
+        return ()
+
+
+def tfds_split(name: str, split: str, batch: dict) -> Split:
+    """One split from a tensorflow-datasets batch {'image': (n, H, W[, C]) uint8, 'label': (n,)}
+    with checked dtypes and shapes."""
+    missing = [k for k in ("image", "label") if k not in batch]
+    if missing:
+        raise DataError(f"data.dataset={name!r}: the {split} split has no {missing} feature(s) "
+                        f"(features: {sorted(batch)}); expected 'image' and 'label'")
+    images, labels = np.asarray(batch["image"]), np.asarray(batch["label"])
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise DataError(f"data.dataset={name!r}: {split} images are {images.dtype} of shape "
+                        f"{images.shape}; expected uint8 (n, H, W, C)")
+    if labels.shape != images.shape[:1] or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"data.dataset={name!r}: {split} labels are {labels.dtype} of shape "
+                        f"{labels.shape}; expected integers of shape {images.shape[:1]}")
+    return Split(images, labels.astype(np.int32))
+
+
 def load_cifar10(data_dir: str | None = None, source: str = "auto") -> dict:
-    """{'train': Split, 'test': Split}. source: 'auto' | 'npz' | 'tfds' (the synthetic source
-    is `crimp_jax.data.synthetic`)."""
+    """{'train': Split, 'test': Split} (from tensorflow-datasets also 'class_names').
+    source: 'auto' | 'npz' | 'tfds' (the synthetic source is `crimp_jax.data.synthetic`)."""
     if source not in ("auto", "npz", "tfds"):
         raise ValueError(f"data.source={source!r}: expected 'auto', 'npz' or 'tfds'")
     path = find_npz(data_dir) if source in ("auto", "npz") else None
@@ -124,20 +155,26 @@ def load_cifar10(data_dir: str | None = None, source: str = "auto") -> dict:
             f"(tfds failed: {type(e).__name__}: {str(e)[:200]})") from e
 
 
-def balanced_subset(split: Split, per_class: int, seed: int = 0) -> Split:
-    """The first `per_class` images of each class after a seeded shuffle (class-balanced)."""
+def balanced_subset(split: Split, per_class: int, seed: int = 0,
+                    num_classes: int | None = None) -> Split:
+    """The first `per_class` images of each class after a seeded shuffle (class-balanced).
+    num_classes: classes 0..num_classes-1 (None: max label + 1)."""
     if per_class <= 0:
         return split
-    idx = balanced_subset_indices(split.labels, per_class, seed)
+    idx = balanced_subset_indices(split.labels, per_class, seed, num_classes)
     return Split(split.images[idx], split.labels[idx])
 
 
-def balanced_subset_indices(labels, per_class: int, seed: int = 0) -> np.ndarray:
+def balanced_subset_indices(labels, per_class: int, seed: int = 0,
+                            num_classes: int | None = None) -> np.ndarray:
     """Sorted indices of `balanced_subset`."""
+    labels = np.asarray(labels)
+    if num_classes is None:
+        num_classes = int(labels.max()) + 1 if labels.size else 1
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(labels))
     picks = []
-    for c in range(NUM_CLASSES):
+    for c in range(num_classes):
         idx = order[labels[order] == c][:per_class]
         if len(idx) < per_class:
             raise ValueError(f"per_class={per_class}: class {c} has only {len(idx)} images")

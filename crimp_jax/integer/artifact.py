@@ -19,7 +19,7 @@ import zipfile
 import numpy as np
 
 FORMAT = "crimp_jax.integer-artifact"
-VERSION = 1
+VERSION = 2  # 2: steps read a list of inputs (`in`), ops of crimp_jax.graph.ops
 HEADER_KEY = "__header__"
 ALLOWED_DTYPES = (np.int8, np.int16, np.int32)
 

@@ -27,24 +27,24 @@ def _images_per_s(fn, images, repeats: int) -> float:
     return repeats * images.shape[0] / (time.perf_counter() - t0)
 
 
-def engine_throughput(artifact: Artifact, model, params, qstate, qcfg, images, *,
+def engine_throughput(artifact: Artifact, graph, params, qstate, qcfg, images, *,
                       repeats: int = 5, impl: str = "im2col") -> dict:
     """Images/s of the integer engine and of the jitted fake-quant forward on one batch."""
     images = jnp.asarray(images)
     engine = make_engine(artifact, impl)
-    fq = jax.jit(functools.partial(fake_quant_apply, model, qcfg=qcfg))
+    fq = jax.jit(functools.partial(fake_quant_apply, graph, qcfg=qcfg))
     return {"batch": int(images.shape[0]), "impl": impl, "device": jax.devices()[0].device_kind,
             "engine_images_per_s": _images_per_s(engine, images, repeats),
             "fake_quant_images_per_s": _images_per_s(lambda x: fq(params, qstate, x), images,
                                                      repeats)}
 
 
-def compare_engine(artifact: Artifact, model, params, qstate, qcfg, images, labels=None, *,
+def compare_engine(artifact: Artifact, graph, params, qstate, qcfg, images, labels=None, *,
                    batch_size: int = 500, impl: str = "im2col") -> dict:
     """Engine vs fake-quant on `images`: prediction agreement, exact-logit fraction, largest
     logit difference (in float units) and, with `labels`, both accuracies."""
     engine = make_engine(artifact, impl)
-    fq = jax.jit(functools.partial(fake_quant_apply, model, qcfg=qcfg))
+    fq = jax.jit(functools.partial(fake_quant_apply, graph, qcfg=qcfg))
     scale = 2.0 ** artifact.output_exponent
     agree = exact = correct_e = correct_f = 0
     max_diff = 0.0

@@ -1,38 +1,32 @@
-"""Model registry: build a Flax model by name; the `model` config block (`ModelSpec`)."""
+"""Model registry: build a Flax model or a `Network` by name; the `model` config block.
+
+Every module of this package is imported here, so `@register_model` in a new file is all a new
+model needs (`crimp_jax.models.registry`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 
 import jax.numpy as jnp
 
-from crimp_jax.models.layers import (
-    CIFAR10_MEAN_INT,
-    CIFAR10_STD,
-    ConvBN,
-    InputScale,
-    Tap,
-)
-from crimp_jax.models.resnet import CifarResNet
-from crimp_jax.models.tiny import TinyCNN
-from crimp_jax.models.vgg import VGG
+from crimp_jax.graph import Network, fold_params
+from crimp_jax.models.layers import ConvBN
+from crimp_jax.models.registry import register_model, registered
 from crimp_jax.utils.blocks import ConfigError, check_choice
 
-_REGISTRY = {
-    "tiny_cnn": lambda **kw: TinyCNN(**kw),
-    "vgg16": lambda **kw: VGG(**kw),
-    "resnet20": lambda **kw: CifarResNet(depth=20, **kw),
-    "resnet32": lambda **kw: CifarResNet(depth=32, **kw),
-    "resnet56": lambda **kw: CifarResNet(depth=56, **kw),
-}
+for _m in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_m.name}")
 
-MODEL_NAMES = tuple(sorted(_REGISTRY))
+MODEL_NAMES = tuple(sorted(registered()))
 DTYPES = ("float32", "bfloat16")
 
 
 def check_model_name(name: str) -> None:
     """Raises a one-line error naming the valid models if `name` is not one of them."""
-    if name not in _REGISTRY:
+    if name not in registered():
         raise ConfigError(f"model.name={name!r}: unknown model; valid models: "
                           f"{', '.join(MODEL_NAMES)}")
 
@@ -59,12 +53,27 @@ class ModelSpec:
         return jnp.bfloat16 if self.dtype == "bfloat16" else jnp.float32
 
 
-def build_model(name: str, *, num_classes: int = 10, folded: bool = False,
-                dtype=jnp.float32):
-    """Returns the Flax module `name` (see MODEL_NAMES); `folded` selects BN-folded layers."""
+def build_model(name: str, *, num_classes: int = 10, dtype=jnp.float32):
+    """The Flax module `name` (see MODEL_NAMES) on normalised float images."""
     check_model_name(name)
-    return _REGISTRY[name](num_classes=num_classes, folded=folded, dtype=dtype)
+    return registered()[name](num_classes=num_classes, dtype=dtype)
 
 
-__all__ = ["ModelSpec", "DTYPES", "CIFAR10_MEAN_INT", "CIFAR10_STD", "ConvBN", "InputScale", "Tap", "CifarResNet",
-           "TinyCNN", "VGG", "MODEL_NAMES", "build_model", "check_model_name"]
+def build_network(name: str, image_shape=(32, 32, 3), mean_int=(128, 128, 128),
+                  std=(64.0, 64.0, 64.0), *, num_classes: int = 10,
+                  dtype=jnp.float32) -> Network:
+    """`Network` of the registered model `name` for images of `image_shape` with channel
+    statistics `mean_int`, `std` (the data's: `crimp_jax.data`)."""
+    return Network(build_model(name, num_classes=num_classes, dtype=dtype), image_shape,
+                   tuple(mean_int), tuple(std), name)
+
+
+def init_folded(network: Network, key):
+    """(graph, folded params) of a freshly initialised network (its init statistics): a
+    deployable-shaped network without training, for benchmarks and tests."""
+    v = network.init(key)
+    return network.graph, fold_params(network.graph, v["params"], v.get("batch_stats"))
+
+
+__all__ = ["ModelSpec", "DTYPES", "ConvBN", "MODEL_NAMES", "build_model", "build_network",
+           "check_model_name", "init_folded", "register_model"]

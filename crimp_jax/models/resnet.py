@@ -3,16 +3,17 @@
 Option-A shortcuts: when a block halves the resolution and doubles the width, the shortcut
 subsamples by 2 and zero-pads the new channels (no parameters). Param paths: `stem`,
 `s{stage}b{block}/conv1`, `.../conv2` (each `.../conv/kernel`), `fc/kernel`.
-Taps: `act_stem`, `s{stage}b{block}/act1` (after the first ReLU), `s{stage}b{block}/act_out`
-(after the residual add and ReLU), `act_gap` (after global average pooling).
 """
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax.numpy as jnp
 
-from crimp_jax.models.layers import ConvBN, InputScale, Tap, center_pixels
+from crimp_jax.models.layers import ConvBN
+from crimp_jax.models.registry import register_model
 
 
 def shortcut_option_a(x, features: int, stride: int):
@@ -30,18 +31,14 @@ class BasicBlock(nn.Module):
 
     features: int
     stride: int = 1
-    folded: bool = False
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool):
         s = (self.stride, self.stride)
-        y = ConvBN(self.features, strides=s, folded=self.folded, dtype=self.dtype,
-                   name="conv1")(x, train)
-        y = Tap(name="act1")(nn.relu(y))
-        y = ConvBN(self.features, folded=self.folded, dtype=self.dtype, name="conv2")(y, train)
-        y = y + shortcut_option_a(x, self.features, self.stride)
-        return Tap(name="act_out")(nn.relu(y))
+        y = nn.relu(ConvBN(self.features, strides=s, dtype=self.dtype, name="conv1")(x, train))
+        y = ConvBN(self.features, dtype=self.dtype, name="conv2")(y, train)
+        return nn.relu(y + shortcut_option_a(x, self.features, self.stride))
 
 
 class CifarResNet(nn.Module):
@@ -50,22 +47,21 @@ class CifarResNet(nn.Module):
     depth: int = 20
     num_classes: int = 10
     widths: tuple = (16, 32, 64)
-    folded: bool = False
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, images, train: bool = False):
+    def __call__(self, x, train: bool = False):
         if (self.depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth {self.depth}: expected 6n+2 (20, 32, 44, 56, 110)")
         n = (self.depth - 2) // 6
-        x = InputScale(self.folded, name="input_scale")(center_pixels(images, self.dtype))
-        x = ConvBN(self.widths[0], folded=self.folded, dtype=self.dtype, name="stem")(x, train)
-        x = Tap(name="act_stem")(nn.relu(x))
+        x = nn.relu(ConvBN(self.widths[0], dtype=self.dtype, name="stem")(x, train))
         for stage, width in enumerate(self.widths):
             for block in range(n):
                 stride = 2 if stage > 0 and block == 0 else 1
-                x = BasicBlock(width, stride, self.folded, self.dtype,
-                               name=f"s{stage}b{block}")(x, train)
-        x = Tap(name="act_gap")(jnp.mean(x, axis=(1, 2)))
-        x = nn.Dense(self.num_classes, dtype=self.dtype, name="fc")(x)
-        return x.astype(jnp.float32)
+                x = BasicBlock(width, stride, self.dtype, name=f"s{stage}b{block}")(x, train)
+        x = jnp.mean(x, axis=(1, 2))
+        return nn.Dense(self.num_classes, dtype=self.dtype, name="fc")(x)
+
+
+for _depth in (20, 32, 56):
+    register_model(f"resnet{_depth}")(functools.partial(CifarResNet, depth=_depth))

@@ -1,19 +1,17 @@
 """Initial quantization state: weight thresholds from max|w|, activation thresholds from a high
-percentile of each Tap's output on a calibration batch.
+percentile of each tap's output on a calibration batch.
 
-The activations are recorded on the float folded model (weights not yet quantized) by a flax
-method interceptor, inside one jitted call. Thresholds are stored as log2 values clamped to
+The activations are recorded on the float folded graph (weights not yet quantized) at every
+tap, inside one jitted call. Thresholds are stored as log2 values clamped to
 [-LOG2_FLOOR, LOG2_FLOOR] so that an all-zero tensor (a dead layer) gets a finite threshold.
 """
 
 from __future__ import annotations
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from crimp_jax.models.layers import Tap
-from crimp_jax.quant.fake import QuantPlan, _tap_path, make_plan
+from crimp_jax.quant.fake import QuantPlan, make_plan
 from crimp_jax.utils.paths import flatten, unflatten
 
 LOG2_FLOOR = 20.0
@@ -34,37 +32,34 @@ def weight_thresholds(plan: QuantPlan, params) -> dict:
     return unflatten(out)
 
 
-def record_taps(model, params, images, reduce_fn) -> dict:
-    """{tap path: reduce_fn(tap output)} from one float forward of the folded model."""
+def record_taps(graph, params, images, reduce_fn) -> dict:
+    """{tap path: reduce_fn(tap output)} from one float forward of the folded graph."""
 
     def run(p, x):
         rec = {}
 
-        def recorder(next_fun, args, kwargs, context):
-            y = next_fun(*args, **kwargs)
-            if isinstance(context.module, Tap) and context.method_name == "__call__":
-                rec[_tap_path(context.module)] = reduce_fn(y)
+        def recorder(tap, y):
+            rec[tap] = reduce_fn(y)
             return y
 
-        with nn.intercept_methods(recorder):
-            model.apply({"params": p}, x)
+        graph.apply(p, x, act=recorder)
         return rec
 
     return jax.jit(run)(params, images)
 
 
-def act_thresholds(plan: QuantPlan, model, params, images) -> dict:
+def act_thresholds(plan: QuantPlan, graph, params, images) -> dict:
     """{tap path: {'log2_t': log2 percentile}}, nested for the 'quant' collection."""
     pct = plan.spec.act_percentile
-    rec = record_taps(model, params, images, lambda y: jnp.percentile(y, pct))
+    rec = record_taps(graph, params, images, lambda y: jnp.percentile(y, pct))
     missing = set(plan.abits) - set(rec)
     if missing:
-        raise ValueError(f"taps {sorted(missing)} were not called by the model")
+        raise ValueError(f"taps {sorted(missing)} were not reached by the graph")
     return unflatten({f"{tap}/log2_t": _log2(rec[tap]).astype(jnp.float32) for tap in plan.abits})
 
 
-def init_quant_state(model, params, calib_images, qcfg) -> dict:
+def init_quant_state(graph, params, calib_images, qcfg) -> dict:
     """qstate = {'act': ..., 'weight': ...} (see crimp_jax.quant.fake) for folded `params`."""
-    plan = make_plan(model, qcfg)
-    return {"act": act_thresholds(plan, model, params, calib_images),
+    plan = make_plan(graph, qcfg)
+    return {"act": act_thresholds(plan, graph, params, calib_images),
             "weight": weight_thresholds(plan, params)}

@@ -1,7 +1,7 @@
 """The `quant` config block and per-layer bit widths chosen by regex rules.
 
 Bit-width resolution for a kernel path (e.g. 's0b1/conv1/conv/kernel') or a tap path
-(e.g. 's0b1/act1'), in increasing precedence:
+(e.g. 's0b1/relu0', 'mean0'; `crimp_jax.graph`), in increasing precedence:
 
 1. `weight_bits` / `act_bits` (defaults);
 2. layer policy: `first_layer_bits` for the first layer's weights (the first layer's input is

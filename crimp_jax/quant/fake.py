@@ -1,14 +1,15 @@
-"""Fake-quantized (QAT) forward of a BN-folded model: weight transform + activation interceptor.
+"""Fake-quantized (QAT) forward of a BN-folded graph: weight transform + activation quantizer.
 
 State. The learned quantization state `qstate` is a plain pytree of float log2 thresholds,
 trained next to the params:
 
-    qstate = {'act':    {'act0': {'log2_t': ()}, 's0b0': {'act1': {'log2_t': ()}}, ...},
+    qstate = {'act':    {'relu0': {'log2_t': ()}, 's0b0': {'relu0': {'log2_t': ()}}, ...},
               'weight': {'conv0': {'conv': {'kernel': () or (cout,)}}, ...}}
 
-`qstate['act']` is passed to `model.apply` as the variable collection 'quant', so each `Tap`
-reads its own threshold; `qstate['weight']` mirrors the params tree (a scalar per kernel, or one
-per output channel = crossbar column when `per_channel`).
+`qstate['act']` holds one threshold per activation quantization point (tap) of the graph
+(`crimp_jax.graph`: after every ReLU, and before a layer whose input is off the grid, e.g.
+'mean0' after a global average pool); `qstate['weight']` mirrors the params tree (a scalar per
+kernel, or one per output channel = crossbar column when `per_channel`).
 
 Weights. `quantize_weights_int` exposes, per kernel path, the integer levels `q` (float array of
 integral values, STE-differentiable) and the exponent `e` (integral-valued float, scalar or per
@@ -16,12 +17,12 @@ output channel): kernel = q * 2^e. A `weight_transform` ({path: (q, e)} -> {path
 can replace that product, e.g. to perturb q with crossbar variation; the default is q * 2^e.
 
 Biases are rounded to integers at the scale 2^(e_w + e_x), where e_x is the exponent of the
-layer's input activation (the previous Tap along the layer graph, see `quant.graph`; 0 for the
-centred pixels). They keep the nominal weight exponent even when `weight_transform` perturbs q.
+layer's input activation (the tap feeding it along the graph; 0 for the centred pixels). They
+keep the nominal weight exponent even when `weight_transform` perturbs q.
 
-Activations. Inside `quantize_activations(model, qcfg)` every `Tap` output is fake-quantized
-unsigned with its own bit width (flax `intercept_methods`), so model files hold no quantization
-code.
+Activations. `Graph.apply` calls `act_quantizer(plan, qstate['act'])` at every tap, which
+fake-quantizes the tap's output unsigned with its own bit width; model files hold no
+quantization code.
 
 Exactness. With power-of-two scales every fake-quantized value is a small integer times 2^e,
 so float32 convolutions are exact while partial sums stay below 2^24 * step, and the logits
@@ -33,15 +34,12 @@ for vgg16 (cuDNN picks other algorithms): do not force 'highest' when comparing 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from typing import Callable, Mapping, Optional
 
-import flax.linen as nn
 import jax
 
-from crimp_jax.models.layers import Tap
-from crimp_jax.quant import graph as qgraph
+from crimp_jax.graph import Graph
 from crimp_jax.quant.config import QuantSpec, quant_spec, resolve_bits
 from crimp_jax.quant.numerics import (
     clip_ste,
@@ -61,30 +59,29 @@ BIAS_LIMIT = 2 ** 30
 
 @dataclasses.dataclass(frozen=True)
 class QuantPlan:
-    """Static (Python) facts the quantizer and converter need about one model."""
+    """Static (Python) facts the quantizer and converter need about one graph."""
 
     spec: QuantSpec
-    ops: tuple  # the layer graph (quant.graph.model_graph)
+    ops: tuple  # the graph's ops (crimp_jax.graph.Graph.ops)
     wbits: Mapping[str, int]  # kernel path -> weight bits
     abits: Mapping[str, int]  # tap path -> activation bits
     inputs: Mapping[str, Optional[str]]  # kernel path -> input tap (None: pixels)
     biases: Mapping[str, str]  # kernel path -> bias path
 
 
-def make_plan(model, qcfg, image_hw=(32, 32)) -> QuantPlan:
-    """Resolves the graph and per-layer bit widths of `model` under the `quant` config."""
+def make_plan(graph, qcfg) -> QuantPlan:
+    """Resolves the per-layer bit widths of `graph` (a `crimp_jax.graph.Graph`, e.g.
+    `network.graph`) under the `quant` config."""
     spec = quant_spec(qcfg)
-    if not getattr(model, "folded", False):
-        raise ValueError("quantization works on the BN-folded model: build it with "
-                         "build_model(name, folded=True) and fold_batchnorm the params")
-    ops = qgraph.model_graph(model, image_hw)
-    layers = qgraph.layer_ops(ops)
-    inputs = qgraph.input_taps(ops)
+    if not isinstance(graph, Graph):
+        raise ValueError(f"quantization works on the network's graph (network.graph), not on "
+                         f"a {type(graph).__name__}")
+    layers = graph.layers
+    inputs = graph.input_taps()
     kernels = [op["kernel"] for op in layers]
-    taps = qgraph.tap_paths(ops)
-    wbits, abits = resolve_bits(spec, kernels, taps, kernels[0], kernels[-1],
+    wbits, abits = resolve_bits(spec, kernels, graph.taps, kernels[0], kernels[-1],
                                 inputs[kernels[-1]])
-    return QuantPlan(spec, tuple(ops), wbits, abits, inputs,
+    return QuantPlan(spec, graph.ops, wbits, abits, inputs,
                      {op["kernel"]: op["bias"] for op in layers})
 
 
@@ -113,18 +110,18 @@ def act_exponent(plan: QuantPlan, qstate, tap: str, grad_factor=None):
     return scale_exponent(log2_t, plan.abits[tap], False, plan.spec.scale_mode, grad_factor)
 
 
-def quantize_weights_int(model, params, qstate, qcfg) -> dict:
+def quantize_weights_int(graph, params, qstate, qcfg) -> dict:
     """{kernel path: (q, e)}: integer levels (float, STE) and exponent; kernel ~= q * 2^e."""
-    plan = make_plan(model, qcfg)
+    plan = make_plan(graph, qcfg)
     flat_p = flatten(params)
     exps = weight_exponents(plan, params, qstate)
     return {path: (quantize_levels(flat_p[path], e, plan.wbits[path], True, plan.spec.scale_mode),
                    e) for path, e in exps.items()}
 
 
-def quantize_biases_int(model, params, qstate, qcfg, weight_exps: Optional[dict] = None) -> dict:
+def quantize_biases_int(graph, params, qstate, qcfg, weight_exps: Optional[dict] = None) -> dict:
     """{bias path: (qb, eb)}: integer bias levels (float, STE) at exponent eb = e_w + e_x."""
-    plan = make_plan(model, qcfg)
+    plan = make_plan(graph, qcfg)
     flat_p = flatten(params)
     if weight_exps is None:
         weight_exps = weight_exponents(plan, params, qstate)
@@ -144,11 +141,11 @@ def default_weight_transform(wq: Mapping, scale_mode: str = "po2") -> dict:
     return {path: q * pow2(e, scale_mode) for path, (q, e) in wq.items()}
 
 
-def quantize_params(model, params, qstate, qcfg,
+def quantize_params(graph, params, qstate, qcfg,
                     weight_transform: Optional[Callable] = None):
     """Params with every kernel and bias replaced by its fake-quantized value."""
-    plan = make_plan(model, qcfg)
-    wq = quantize_weights_int(model, params, qstate, plan.spec)
+    plan = make_plan(graph, qcfg)
+    wq = quantize_weights_int(graph, params, qstate, plan.spec)
     if weight_transform is None:
         kernels = default_weight_transform(wq, plan.spec.scale_mode)
     else:
@@ -156,7 +153,7 @@ def quantize_params(model, params, qstate, qcfg,
         missing = set(wq) - set(kernels)
         if missing:
             raise ValueError(f"weight_transform dropped kernels {sorted(missing)}")
-    biases = quantize_biases_int(model, params, qstate, plan.spec,
+    biases = quantize_biases_int(graph, params, qstate, plan.spec,
                                  {p: e for p, (_, e) in wq.items()})
     flat = dict(flatten(params))
     flat.update(kernels)
@@ -164,43 +161,25 @@ def quantize_params(model, params, qstate, qcfg,
     return unflatten(flat)
 
 
-def _tap_path(module) -> str:
-    return "/".join(str(p) for p in module.path)
+def act_quantizer(plan: QuantPlan, qstate_act):
+    """act(tap, y) for `Graph.apply`: fake-quantizes tap `tap`'s output (unsigned) with its
+    threshold from qstate['act']."""
+    flat = flatten(qstate_act)
 
-
-def act_interceptor(plan: QuantPlan):
-    """A flax method interceptor that fake-quantizes every Tap output (unsigned)."""
-
-    def interceptor(next_fun, args, kwargs, context):
-        y = next_fun(*args, **kwargs)
-        if not isinstance(context.module, Tap) or context.method_name != "__call__":
-            return y
-        tap = _tap_path(context.module)
-        if tap not in plan.abits:
-            raise ValueError(f"tap {tap!r} is not in the layer graph; taps: {list(plan.abits)}")
+    def act(tap, y):
         bits = plan.abits[tap]
-        log2_t = context.module.get_variable("quant", "log2_t")
-        if log2_t is None:
-            raise ValueError(f"no activation threshold for tap {tap!r}: pass "
-                             "{'quant': qstate['act']} to model.apply")
+        log2_t = _get(flat, f"{tap}/log2_t", "activation threshold")
         g = lsq_grad_factor(y[0].size, bits, False) if plan.spec.grad_scale else None
         e = scale_exponent(log2_t, bits, False, plan.spec.scale_mode, g)
         return fake_quant(y, e, bits, False, plan.spec.scale_mode)
 
-    return interceptor
+    return act
 
 
-@contextlib.contextmanager
-def quantize_activations(model, qcfg):
-    """Context manager: inside it, `model.apply` fake-quantizes every Tap output."""
-    with nn.intercept_methods(act_interceptor(make_plan(model, qcfg))):
-        yield
-
-
-def fake_quant_apply(model, params, qstate, images, qcfg, *,
+def fake_quant_apply(graph, params, qstate, images, qcfg, *,
                      weight_transform: Optional[Callable] = None):
-    """Logits of the fake-quantized folded model on uint8 `images` (pure, jittable, and
+    """Logits of the fake-quantized folded `graph` on uint8 `images` (pure, jittable, and
     differentiable w.r.t. params and qstate). `weight_transform`: see module docstring."""
-    qparams = quantize_params(model, params, qstate, qcfg, weight_transform)
-    with quantize_activations(model, qcfg):
-        return model.apply({"params": qparams, "quant": qstate["act"]}, images)
+    plan = make_plan(graph, qcfg)
+    qparams = quantize_params(graph, params, qstate, qcfg, weight_transform)
+    return graph.apply(qparams, images, act=act_quantizer(plan, qstate["act"]))

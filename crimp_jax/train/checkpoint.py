@@ -13,8 +13,9 @@ class CheckpointMismatchError(ValueError):
     """The workdir holds checkpoints of a different run (model, dataset shape...)."""
 
 
-def check_run_identity(workdir: Path, identity: dict) -> None:
-    """Writes `run_identity.json` on first use; on resume refuses a workdir of another model."""
+def check_run_identity(workdir: Path, identity: dict, write: bool = True) -> None:
+    """Writes `run_identity.json` on first use (unless `write` is False: then only checks);
+    on resume refuses a workdir of another model."""
     path = Path(workdir) / "run_identity.json"
     if path.is_file():
         try:
@@ -28,8 +29,9 @@ def check_run_identity(workdir: Path, identity: dict) -> None:
                 f"--workdir={workdir} holds a checkpoint of a different run ({what}); "
                 f"use another --workdir or delete it")
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(identity, indent=1, sort_keys=True))
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(identity, indent=1, sort_keys=True))
 
 
 class StageCheckpointer:

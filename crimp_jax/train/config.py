@@ -29,7 +29,8 @@ class TrainSpec(OptimSpec):
     """The float stage (BatchNorm model). Optimizer keys: see `OptimSpec`.
 
     Attributes:
-      epochs: float training epochs (>= 1).
+      epochs: float training epochs (>= 0; 0: no float training, e.g. when the caller brings
+        trained float variables, `crimp_jax.api`).
       batch_size, eval_batch_size: images per train / evaluation step (>= 1).
       label_smoothing: in [0, 1).
       augment: pad-4 random crop + horizontal flip, on device.
@@ -56,8 +57,9 @@ class TrainSpec(OptimSpec):
     def __post_init__(self):
         super().__post_init__()
         b = self.block_name
-        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "scan_steps"):
+        for name in ("batch_size", "eval_batch_size", "checkpoint_every", "scan_steps"):
             check_int(f"{b}.{name}", getattr(self, name), 1)
+        check_int(f"{b}.epochs", self.epochs, 0)
         check_int(f"{b}.eval_every", self.eval_every, 0)
         check_float(f"{b}.label_smoothing", self.label_smoothing, 0.0, 1.0, hi_open=True)
         check_bool(f"{b}.augment", self.augment)

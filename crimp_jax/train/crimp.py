@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from crimp_jax.models.fold import fold_batchnorm
+from crimp_jax.graph import fold_params
 from crimp_jax.prune import (
     ZerorizeSchedule,
     apply_masks,
@@ -58,8 +58,9 @@ from crimp_jax.variation import draw_keys, perturb
 
 @dataclasses.dataclass(frozen=True)
 class StageModels:
-    """The two views of one network the stage needs: the BatchNorm model (float stage, the
-    teacher, batch statistics) and the folded model (fake quantization, deployment)."""
+    """The two views of one network the stage needs: the BatchNorm model (a
+    `crimp_jax.graph.Network`: float stage, the teacher, batch statistics) and its folded graph
+    (`crimp_jax.graph.Graph`: fake quantization, deployment)."""
 
     name: str
     bn: Any
@@ -149,7 +150,7 @@ def fold_for_step(run, models: StageModels, latent, model_state, images, train: 
         return latent, model_state
     running = model_state["batch_stats"]
     if not train:
-        return fold_batchnorm(latent, running, models.name), model_state
+        return fold_params(models.folded, latent, running), model_state
     freeze_step = (c.epochs - c.bn_freeze_epochs) * steps_per_epoch
 
     def with_batch(_):
@@ -163,7 +164,7 @@ def fold_for_step(run, models: StageModels, latent, model_state, images, train: 
         stats, new_running = with_batch(None)
     else:
         stats, new_running = jax.lax.cond(step >= freeze_step, frozen, with_batch, None)
-    return (fold_batchnorm(latent, stats, models.name),
+    return (fold_params(models.folded, latent, stats),
             {**model_state, "batch_stats": new_running})
 
 
@@ -273,7 +274,7 @@ def init_crimp_state(run, models: StageModels, fp_state: TrainState, calib_image
     """
     bn_params = fp_state.params["params"]
     stats = fp_state.model_state["batch_stats"]
-    folded = fold_batchnorm(bn_params, stats, models.name)
+    folded = fold_params(models.folded, bn_params, stats)
     qstate = init_quant_state(models.folded, folded, calib_images, run.quant)
     if run.crimp.batchnorm == "folded":
         params, model_state = folded, {}
@@ -291,4 +292,4 @@ def deployed_folded(run, models: StageModels, state: TrainState) -> dict:
     latent = deployed_params(state.params, state.opt_state)["params"]
     if run.crimp.batchnorm == "folded":
         return latent
-    return fold_batchnorm(latent, state.model_state["batch_stats"], models.name)
+    return fold_params(models.folded, latent, state.model_state["batch_stats"])

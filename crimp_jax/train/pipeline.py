@@ -1,13 +1,20 @@
 """`train_and_evaluate(config, workdir)`: the whole run, importable and testable.
 
 Validates everything cheap first (`crimp_jax.config.parse_config`: every block's values and the
-rules between blocks; the layer rules on abstract shapes; the workdir's identity), so bad input
-fails with one line before any data load or compile; then trains the float model, the quantized
-stage, and writes `summary.json` (`crimp_jax.summary`) after each analysis step.
+rules between blocks; the layer rules on the model's graph; the workdir's identity), so bad
+input fails with one line before any data load or compile; then trains the float model, the
+quantized stage, and writes `summary.json` (`crimp_jax.summary`) after each analysis step.
+
+The network is the registered `model.name` built for the data (`crimp_jax.models`), or any
+`crimp_jax.graph.Network` / flax module a caller passes (`network=`), with the config's data or
+the caller's arrays (`data=`, `crimp_jax.data.splits_from_arrays`) and, optionally, the
+caller's own float variables instead of the float stage (`variables=`): the library API
+(`crimp_jax.api`) is this function.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import os
@@ -20,9 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from crimp_jax.config import RunSpec, parse_config
-from crimp_jax.data import load_splits
-from crimp_jax.data.config import TRAIN_PER_CLASS
-from crimp_jax.models import build_model
+from crimp_jax.data import known, load_splits
+from crimp_jax.graph import Network, fold_params
+from crimp_jax.models import build_network
 from crimp_jax.summary import write_summary
 from crimp_jax.train.checkpoint import check_run_identity
 from crimp_jax.train.loop import DeviceData, Task, fit
@@ -30,7 +37,7 @@ from crimp_jax.train.metrics import MetricWriter
 from crimp_jax.train.optim import make_optimizer
 from crimp_jax.train.state import TrainState
 from crimp_jax.utils.blocks import ConfigError
-from crimp_jax.utils.paths import flatten
+from crimp_jax.utils.paths import flatten, unflatten
 
 log = logging.getLogger(__name__)
 
@@ -41,31 +48,74 @@ def device_description() -> dict:
             "jax": jax.__version__}
 
 
-def validate_config(config) -> RunSpec:
-    """Every check that needs no data and no compile; returns the parsed run."""
+def validate_config(config, network=None) -> RunSpec:
+    """Every check that needs no data and no compile; returns the parsed run. Layer rules are
+    checked on `network`'s graph (a `Network`), else on the registered model's for the
+    dataset's known image shape; for a bare flax module or a dataset the package does not know,
+    they are checked once the data gives the image shape (still before any compile)."""
     run = parse_config(config)
-    train_images = 10 * (run.data.train_per_class or TRAIN_PER_CLASS - run.data.val_per_class)
-    if run.train.batch_size > train_images:
-        raise ConfigError(f"train.batch_size={run.train.batch_size}: expected <= the "
-                          f"{train_images} training images (data.train_per_class="
-                          f"{run.data.train_per_class})")
-    if run.uses["quant"]:
-        validate_layer_rules(run)
+    check_batch_size(run, run.data.train_size())
+    if network is not None and not isinstance(network, Network):
+        return run
+    if network is None:
+        entry = known(run.data.dataset)
+        if entry is not None:
+            network = build_network(run.model.name, entry.image_shape,
+                                    (128,) * entry.image_shape[-1],
+                                    (64.0,) * entry.image_shape[-1],
+                                    num_classes=entry.num_classes)
+    if network is not None and run.uses["quant"]:
+        validate_layer_rules(run, network)
     return run
 
 
-def validate_layer_rules(run: RunSpec) -> None:
-    """Regex layer rules (quantization bits, pruned layers) checked on abstract shapes before
-    the float stage trains, so a typo costs no training time."""
+def check_batch_size(run: RunSpec, train_images: int | None) -> None:
+    if train_images is not None and run.train.batch_size > train_images:
+        raise ConfigError(f"train.batch_size={run.train.batch_size}: expected <= the "
+                          f"{train_images} training images (data.train_per_class="
+                          f"{run.data.train_per_class})")
+
+
+def validate_layer_rules(run: RunSpec, network: Network) -> None:
+    """Regex layer rules (quantization bits, pruned layers) checked on the network's graph
+    (read abstractly, no compile) before the float stage trains, so a typo costs no time."""
     from crimp_jax.prune import select_prunable
     from crimp_jax.quant import make_plan
 
-    model_f = build_model(run.model.name, folded=True)
-    shapes = jax.eval_shape(model_f.init, jax.random.key(0),
-                            jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.uint8))
-    make_plan(model_f, run.quant)
+    make_plan(network.graph, run.quant)
     if run.uses["prune"]:
-        select_prunable({"params": shapes["params"]}, run.prune)
+        shapes = flatten(network.abstract_variables()["params"])
+        kernels = {k: shapes[k] for k in network.graph.kernels}
+        select_prunable({"params": unflatten(kernels)}, run.prune)
+
+
+def network_name(run: RunSpec, network=None) -> str:
+    """The name `make_network` gives the run's network (known before the data is loaded)."""
+    if isinstance(network, Network):
+        return network.name or run.model.name
+    if network is not None:
+        return type(network).__name__
+    return run.model.name
+
+
+def make_network(run: RunSpec, info, network=None) -> Network:
+    """The run's network: `network` (a Network, or a flax module given the data's input
+    statistics) or the registered `model.name` built for the data `info` (`DataInfo`)."""
+    if isinstance(network, Network):
+        net = network
+    elif network is not None:
+        net = Network(network, info.image_shape, info.mean_int, info.std,
+                      type(network).__name__)
+    else:
+        net = build_network(run.model.name, info.image_shape, info.mean_int, info.std,
+                            num_classes=info.num_classes, dtype=run.model.jnp_dtype)
+    if tuple(net.image_shape) != tuple(info.image_shape):
+        raise ConfigError(f"the network takes {net.image_shape} images; the data "
+                          f"({run.data.dataset}) has {info.image_shape}")
+    if net.graph.num_classes != info.num_classes:
+        raise ConfigError(f"the network outputs {net.graph.num_classes} logits; the data "
+                          f"({run.data.dataset}) has {info.num_classes} classes")
+    return net
 
 
 def fp_task(run: RunSpec, model, steps_per_epoch: int) -> Task:
@@ -83,16 +133,18 @@ def fp_task(run: RunSpec, model, steps_per_epoch: int) -> Task:
     return Task("fp", forward, tx, run.train.epochs, schedule)
 
 
-def init_fp_state(run: RunSpec, model, tx):
-    variables = model.init(jax.random.key(run.train.seed),
-                           jnp.zeros((1, 32, 32, 3), jnp.uint8), train=False)
+def init_fp_state(run: RunSpec, network: Network, tx, variables=None):
+    """The float stage's first state: `variables` (a caller's trained float model: then the
+    float stage only evaluates it) or a fresh init from `train.seed`."""
+    if variables is None:
+        variables = network.init(jax.random.key(run.train.seed))
     return TrainState.create({"params": variables["params"]},
-                             {"batch_stats": variables["batch_stats"]}, tx)
+                             {"batch_stats": variables.get("batch_stats", {})}, tx)
 
 
-def run_identity(run: RunSpec) -> dict:
-    return {"model": run.model.name, "train_per_class": run.data.train_per_class,
-            "method": run.method}
+def run_identity(run: RunSpec, model_name: str) -> dict:
+    return {"model": model_name, "dataset": run.data.dataset,
+            "train_per_class": run.data.train_per_class, "method": run.method}
 
 
 def _now() -> str:
@@ -131,14 +183,22 @@ def _stage_record(info) -> dict:
             "test_accuracy": info["final"]["accuracy"] if info.get("final") else None}
 
 
-def _selection(run: RunSpec, models, model_f, val):
+def _float32(net: Network) -> Network:
+    """`net` computing in float32 (the quantized stage always does; the float stage may run in
+    bfloat16 through a module's `dtype` attribute)."""
+    if getattr(net.module, "dtype", jnp.float32) == jnp.float32:
+        return net
+    return dataclasses.replace(net, module=net.module.clone(dtype=jnp.float32))
+
+
+def _selection(run: RunSpec, models, graph, val):
     """The stage's model selection (`crimp.select_chips`): candidates and their scorer."""
     from crimp_jax.train import analysis
     from crimp_jax.train.crimp import deployed_folded, masks_of
     from crimp_jax.train.loop import Selection
 
     c = run.crimp
-    scorer = analysis.selection_scorer(run, model_f, val)
+    scorer = analysis.selection_scorer(run, graph, val)
 
     def score(state):
         masks = analysis.flat_masks(masks_of(state.opt_state))
@@ -149,15 +209,20 @@ def _selection(run: RunSpec, models, model_f, val):
     return Selection(c.selection_epochs(run.uses["prune"], run.uses["variation"]), score, what)
 
 
-def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None) -> dict:
+def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
+                       network=None, data=None, variables=None) -> dict:
     """Runs the configured experiment in `workdir` (resuming if possible); returns the summary.
 
     Stages: 'fp' (float training with BatchNorm), then for every method but 'fp' the 'crimp'
     stage (see `crimp_jax.train.crimp`), then integer deployment, Monte Carlo robustness, the
     pruning report and the cost model. `stop_after_epoch` (counted over both stages) ends the
     call early, as a preemption would.
+
+    network: a `crimp_jax.graph.Network` or a flax module (default: the registered
+      `model.name`); data: `crimp_jax.data.Splits` (default: loaded from the `data` block);
+      variables: the network's trained float variables ({'params', 'batch_stats'}): the float
+      stage is then skipped (set `train.epochs=0`) and they are evaluated and used.
     """
-    from crimp_jax.models.fold import fold_batchnorm
     from crimp_jax.train import analysis
     from crimp_jax.train.crimp import (
         StageModels,
@@ -169,18 +234,31 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None) -> 
 
     t_start = time.perf_counter()
     workdir = Path(workdir)
-    run = validate_config(config)
-    check_run_identity(workdir, run_identity(run))
-    train_np, test_np, val_np = load_splits(run.data)
-    model = build_model(run.model.name, dtype=run.model.jnp_dtype)
+    if variables is not None and int(config.train.epochs) != 0:
+        raise ConfigError(f"train.epochs={config.train.epochs}: expected 0 when the float "
+                          "variables are given (the float stage is then skipped)")
+    run = validate_config(config, network)
+    model_name = network_name(run, network)
+    identity = run_identity(run, model_name)
+    check_run_identity(workdir, identity, write=False)  # a wrong workdir: before the data load
+    if data is None:
+        train_np, test_np, val_np, info = load_splits(run.data)
+    else:
+        train_np, test_np, val_np, info = data
+    check_batch_size(run, len(train_np.labels))
+    net = make_network(run, info, network)
+    if run.uses["quant"]:
+        validate_layer_rules(run, net)
+    check_run_identity(workdir, identity)  # written once the network is known to be valid
+    graph = net.graph
     train, test = DeviceData.put(train_np), DeviceData.put(test_np)
     steps_per_epoch = len(train) // run.train.batch_size
     writer = MetricWriter(workdir)
     seed_key = jax.random.key(run.train.seed)
 
     # --- Stage 1: float training (BatchNorm model) -----------------------------------------
-    task = fp_task(run, model, steps_per_epoch)
-    state = init_fp_state(run, model, task.tx)
+    task = fp_task(run, net, steps_per_epoch)
+    state = init_fp_state(run, net, task.tx, variables)
     state, fp_info = fit(task, state, train, test, run.train, workdir, writer,
                          jax.random.fold_in(seed_key, 0), stop_after_epoch)
     if fp_info.get("interrupted"):
@@ -189,7 +267,10 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None) -> 
     fp_acc = fp_info["final"]["accuracy"]
     fp_record = _stage_record(fp_info)
     summary = {
-        "model": run.model.name,
+        "model": model_name,
+        "dataset": {"name": info.name, "num_classes": info.num_classes,
+                    "image_shape": list(info.image_shape), "mean_int": list(info.mean_int),
+                    "std": list(info.std)},
         "num_params": int(sum(np.prod(x.shape) for x in jax.tree.leaves(state.params["params"]))),
         "method": run.method,
         "epochs": run.train.epochs,
@@ -202,22 +283,20 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None) -> 
         "epoch_s_median": fp_record["epoch_s_median"],
     }
     deployed_acc = fp_acc
-    model_f = build_model(run.model.name, folded=True, dtype=jnp.float32)
-    bits = analysis.kernel_bits(model_f, run.quant)
+    bits = analysis.kernel_bits(graph, run.quant)
 
     if run.uses["quant"]:
         # --- Stage 2: quantized (+ pruned, + variation-aware) training --------------------
-        models = StageModels(run.model.name, build_model(run.model.name, dtype=jnp.float32),
-                             model_f)
-        dense_kernels = jax.device_get(flatten(fold_batchnorm(
-            state.params["params"], state.model_state["batch_stats"], run.model.name)))
+        models = StageModels(model_name, _float32(net), graph)
+        dense_kernels = jax.device_get(flatten(fold_params(
+            graph, state.params["params"], state.model_state["batch_stats"])))
         task2 = crimp_task(run, models, steps_per_epoch)
         calib = jnp.asarray(train_np.images[: run.crimp.calib_images])
         state2 = init_crimp_state(run, models, state, calib, task2.tx)
         rest = None if stop_after_epoch is None else stop_after_epoch - run.train.epochs
         select = None
         if run.crimp.select_chips:
-            select = _selection(run, models, model_f, val_np)
+            select = _selection(run, models, graph, val_np)
         state2, info2 = fit(task2, state2, train, test, run.train, workdir, writer,
                             jax.random.fold_in(seed_key, 1), rest, select)
         writer.close()
@@ -236,11 +315,11 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None) -> 
         if run.uses["prune"]:
             dense = {k: v for k, v in dense_kernels.items() if k in masks}
             summary["prune"] = analysis.prune_report(run, masks, dense, bits, workdir,
-                                                     run.model.name)
+                                                     model_name)
         summary["cost"] = analysis.cost_report(run, p, masks, summary["quant"]["scale"], bits)
         save_summary(workdir, summary, config, t_start, final=False)
         if run.evaluate.engine and summary["quant"]["scale"] == "po2":
-            cmp = analysis.integer_deploy(workdir, run.model.name, model_f, p, qs, run.quant,
+            cmp = analysis.integer_deploy(workdir, model_name, graph, p, qs, run.quant,
                                           test_np)
             summary["accuracy"].update(integer_engine=cmp["engine_accuracy"],
                                        engine_agreement=cmp["agreement"],
@@ -249,7 +328,7 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None) -> 
             summary["integer_artifact"] = cmp["artifact"]
             save_summary(workdir, summary, config, t_start, final=False)
         if run.evaluate.chips > 0:
-            summary["montecarlo"] = analysis.monte_carlo(run, model_f, p, qs, masks, test_np,
+            summary["montecarlo"] = analysis.monte_carlo(run, graph, p, qs, masks, test_np,
                                                          workdir, fp_acc)
     else:
         writer.close()

@@ -2,8 +2,10 @@
 fixed input, from BatchNorm params and statistics drawn by a path-seeded NumPy generator
 (`golden_variables`), through fold -> calibrate -> convert -> engine.
 
-Run once at commit "golden engine logits before the graph reader" (the hand-written graphs);
-`tests/test_graph_regression.py` checks that the graph read from the model reproduces them.
+The committed file was written at commit 1a1d33b, by the hand-written per-model graphs that
+the graph reader (`crimp_jax.graph`) replaced; `tests/test_graph_regression.py` checks that the
+graph read from each model reproduces these logits exactly. `chain` is the same chain in
+today's API (rerunning this script rewrites the file from it):
     python -m tests.golden.make_engine_golden
 """
 
@@ -43,32 +45,43 @@ def golden_variables(shapes: dict) -> dict:
     return out
 
 
-def main():
+CIFAR10_MEAN_INT = (125, 123, 114)  # the channel statistics the golden run used
+CIFAR10_STD = (62.99, 62.09, 66.70)
+QCFG = {"weight_bits": 4, "act_bits": 4}
+
+
+def chain(name: str):
+    """(int32 logits, exponent) of registered model `name`: golden variables -> fold ->
+    calibrate on images(16, 0) -> convert -> engine on images(4, 1)."""
     import jax
     import jax.numpy as jnp
 
+    from crimp_jax.graph import fold_params
     from crimp_jax.integer import convert, run_engine
-    from crimp_jax.models import build_model
-    from crimp_jax.models.fold import fold_batchnorm
+    from crimp_jax.models import build_network
     from crimp_jax.quant import init_quant_state
     from crimp_jax.utils.paths import flatten, unflatten
 
     calib, x = jnp.asarray(images(16, 0)), jnp.asarray(images(4, 1))
+    net = build_network(name, (32, 32, 3), CIFAR10_MEAN_INT, CIFAR10_STD)
+    flat = {p: a.shape for p, a in flatten(net.abstract_variables()).items()}
+    v = unflatten({p: jnp.asarray(a) for p, a in golden_variables(flat).items()})
+    graph = net.graph
+    folded = fold_params(graph, v["params"], v["batch_stats"])
+    qstate = init_quant_state(graph, folded, calib, QCFG)
+    art = convert(graph, folded, qstate, QCFG, model_name=name)
+    logits, e = run_engine(art, x)
+    del jax
+    return np.asarray(logits), e
+
+
+def main():
     out = {}
     for name in MODELS:
-        model = build_model(name)
-        shapes = jax.eval_shape(model.init, jax.random.key(0), calib[:1])
-        flat = {p: a.shape for p, a in flatten(shapes).items()}
-        v = unflatten({p: jnp.asarray(a) for p, a in golden_variables(flat).items()})
-        folded_model = build_model(name, folded=True)
-        folded = fold_batchnorm(v["params"], v["batch_stats"], name)
-        qcfg = {"weight_bits": 4, "act_bits": 4}
-        qstate = init_quant_state(folded_model, folded, calib, qcfg)
-        art = convert(folded_model, folded, qstate, qcfg, model_name=name)
-        logits, e = run_engine(art, x)
-        out[f"{name}/logits"] = np.asarray(logits)
+        logits, e = chain(name)
+        out[f"{name}/logits"] = logits
         out[f"{name}/exponent"] = np.asarray(e)
-        print(name, np.asarray(logits)[0, :4].tolist(), e)
+        print(name, logits[0, :4].tolist(), e)
     np.savez(OUT, **out)
 
 

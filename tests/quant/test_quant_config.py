@@ -1,23 +1,17 @@
 """Per-layer bit widths (regex rules, first/last layer policy) and the layer graph."""
 
-import flax.linen as nn
-import jax
-import jax.numpy as jnp
 import pytest
 
-from crimp_jax.models import Tap, build_model
-from crimp_jax.quant import (
-    default_quant_config,
-    input_taps,
-    make_plan,
-    model_graph,
-    quant_spec,
-    tap_paths,
-)
+from crimp_jax.models import build_model, build_network
+from crimp_jax.quant import default_quant_config, make_plan, quant_spec
+
+
+def _graph(name):
+    return build_network(name).graph
 
 
 def _plan(name="tiny_cnn", **cfg):
-    return make_plan(build_model(name, folded=True), cfg)
+    return make_plan(_graph(name), cfg)
 
 
 def test_default_config_is_w8a8_po2():
@@ -29,24 +23,24 @@ def test_first_last_policy_and_defaults():
     plan = _plan(weight_bits=4, act_bits=4)
     assert plan.wbits == {"conv0/conv/kernel": 8, "conv1/conv/kernel": 4,
                           "conv2/conv/kernel": 4, "fc/kernel": 8}
-    assert plan.abits == {"act0": 4, "act1": 4, "act2": 4, "act_gap": 8}
+    assert plan.abits == {"relu0": 4, "relu1": 4, "relu2": 4, "mean0": 8}
     plan = _plan(weight_bits=4, act_bits=3, first_layer_bits=None, last_layer_bits=None)
     assert set(plan.wbits.values()) == {4} and set(plan.abits.values()) == {3}
 
 
 def test_rules_override_in_order():
     plan = _plan(weight_bits=4, weight_rules=(("conv[12]", 6), ("conv2", 5), ("fc", 2)),
-                 act_rules=(("act_gap", 3),))
+                 act_rules=(("mean0", 3),))
     assert plan.wbits == {"conv0/conv/kernel": 8, "conv1/conv/kernel": 6,
                           "conv2/conv/kernel": 5, "fc/kernel": 2}
-    assert plan.abits["act_gap"] == 3
+    assert plan.abits["mean0"] == 3
 
 
 def test_unmatched_rule_is_an_error_naming_it():
     with pytest.raises(ValueError, match="'conv9'"):
         _plan(weight_rules=(("conv9", 4),))
-    with pytest.raises(ValueError, match="'act_nope'"):
-        _plan(act_rules=(("act_nope", 4),))
+    with pytest.raises(ValueError, match="'relu_nope'"):
+        _plan(act_rules=(("relu_nope", 4),))
 
 
 @pytest.mark.parametrize("cfg,match", [
@@ -63,37 +57,46 @@ def test_bad_config_rejected(cfg, match):
         quant_spec(cfg)
 
 
-def test_unknown_key_and_unfolded_model_rejected():
+def test_unknown_key_and_non_graph_rejected():
     with pytest.raises(ValueError, match="unknown quant key\\(s\\)"):
         quant_spec({"wbits": 4})
-    with pytest.raises(ValueError, match="folded"):
+    with pytest.raises(ValueError, match="network.graph"):
         make_plan(build_model("tiny_cnn"), {})
 
 
 def test_input_taps_golden():
-    r = input_taps(model_graph(build_model("resnet20", folded=True)))
+    r = _graph("resnet20").input_taps()
     assert r["stem/conv/kernel"] is None
-    assert r["s0b0/conv1/conv/kernel"] == "act_stem"
-    assert r["s0b0/conv2/conv/kernel"] == "s0b0/act1"
-    assert r["s1b0/conv1/conv/kernel"] == "s0b2/act_out"
-    assert r["fc/kernel"] == "act_gap"
-    v = input_taps(model_graph(build_model("vgg16", folded=True)))
-    assert v["conv2/conv/kernel"] == "act1" and v["fc/kernel"] == "act12"
-    t = input_taps(model_graph(build_model("tiny_cnn", folded=True)))
-    assert t["conv1/conv/kernel"] == "act0"  # through the max pool
+    assert r["s0b0/conv1/conv/kernel"] == "relu0"
+    assert r["s0b0/conv2/conv/kernel"] == "s0b0/relu0"
+    assert r["s1b0/conv1/conv/kernel"] == "s0b2/relu1"
+    assert r["fc/kernel"] == "mean0"
+    v = _graph("vgg16").input_taps()
+    assert v["conv2/conv/kernel"] == "relu1" and v["fc/kernel"] == "relu12"
+    t = _graph("tiny_cnn").input_taps()
+    assert t["conv1/conv/kernel"] == "relu0"  # through the max pool
 
 
-@pytest.mark.parametrize("name", ["tiny_cnn", "resnet20", "vgg16"])
-def test_graph_taps_match_the_model_call_order(name):
-    model = build_model(name, folded=True)
-    called = []
+_RESNET20_TAPS = ["relu0"] + [f"s{s}b{b}/relu{k}" for s in range(3) for b in range(3)
+                              for k in range(2)] + ["mean0"]
 
-    def recorder(next_fun, args, kwargs, context):
-        if isinstance(context.module, Tap):
-            called.append("/".join(context.module.path))
-        return next_fun(*args, **kwargs)
 
-    x = jnp.zeros((1, 32, 32, 3), jnp.uint8)
-    with nn.intercept_methods(recorder):
-        jax.eval_shape(model.init, jax.random.PRNGKey(0), x)
-    assert tap_paths(model_graph(model)) == called
+@pytest.mark.parametrize("name,taps", [
+    ("tiny_cnn", ["relu0", "relu1", "relu2", "mean0"]),
+    ("resnet20", _RESNET20_TAPS),
+    ("vgg16", [f"relu{i}" for i in range(13)]),
+])
+def test_graph_taps_follow_the_relus_in_call_order(name, taps):
+    """One tap right after every ReLU (named after it, in execution order) and one before a
+    layer whose input is off the quantization grid (the global average pool's mean)."""
+    graph = _graph(name)
+    assert graph.taps == taps
+    relus = [op["name"] for op in graph.ops if op["op"] == "relu"]
+    assert [t for t in graph.taps if "relu" in t] == relus
+    for op in graph.ops:
+        if op["op"] == "requant":
+            src = graph.producer(op["in"][0])
+            assert src["name"] == op["tap"] and src["op"] in ("relu", "scale")
+    pos = {op["out"]: i for i, op in enumerate(graph.ops)}
+    for op in graph.ops:  # execution order: every op reads values computed before it
+        assert all(pos[i] < pos[op["out"]] for i in op["in"])

@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from crimp_jax.models import build_model
+from crimp_jax.graph import fold_params
+from crimp_jax.models import build_network
 from crimp_jax.quant import (
     fake_quant_apply,
     init_quant_state,
@@ -23,9 +24,11 @@ CFG = dict(weight_bits=4, act_bits=4)
 @pytest.fixture(scope="module")
 def tiny():
     x = jnp.asarray(np.random.RandomState(0).randint(0, 256, (4, 32, 32, 3)), jnp.uint8)
-    model = build_model("tiny_cnn", folded=True)
+    net = build_network("tiny_cnn")
+    model = net.graph
     # folded params drawn with NumPy (no compile): He-normal kernels, small biases
-    shapes = flatten(jax.eval_shape(model.init, jax.random.PRNGKey(0), x[:1])["params"])
+    shapes = flatten(jax.eval_shape(lambda v: fold_params(model, v["params"], v["batch_stats"]),
+                                    net.abstract_variables()))
     rng = np.random.RandomState(0)
     params = unflatten({
         p: jnp.asarray(0.1 * rng.randn(*a.shape) if p.endswith("bias") else
@@ -43,8 +46,8 @@ def test_calibration_golden(tiny):
     w = params["conv1"]["conv"]["kernel"]
     assert float(q["weight"]["conv1"]["conv"]["kernel"]) == pytest.approx(
         float(np.log2(np.abs(w).max())), abs=1e-5)
-    assert set(q["act"]) == {"act0", "act1", "act2", "act_gap"}
-    assert q["act"]["act0"]["log2_t"].shape == ()
+    assert set(q["act"]) == {"relu0", "relu1", "relu2", "mean0"}
+    assert q["act"]["relu0"]["log2_t"].shape == ()
     pc = init_quant_state(model, params, x, dict(CFG, per_channel=True))
     np.testing.assert_allclose(pc["weight"]["conv1"]["conv"]["kernel"],
                                np.log2(np.abs(w).reshape(-1, 32).max(0)), rtol=1e-5)
@@ -67,8 +70,8 @@ def test_integer_weights_and_biases(tiny, per_channel):
         assert float(jnp.abs(lv * 2.0 ** e - flat[path]).max()) <= float(2.0 ** jnp.max(e)) / 2
     bq = quantize_biases_int(model, params, q, cfg)
     qb, eb = bq["conv1/conv/bias"]
-    e_act0 = np.ceil(q["act"]["act0"]["log2_t"]) - 4
-    np.testing.assert_array_equal(eb, wq["conv1/conv/kernel"][1] + e_act0)
+    e_relu0 = np.ceil(q["act"]["relu0"]["log2_t"]) - 4
+    np.testing.assert_array_equal(eb, wq["conv1/conv/kernel"][1] + e_relu0)
     np.testing.assert_array_equal(qb, jnp.floor(flat["conv1/conv/bias"] * 2.0 ** -eb + 0.5))
 
 
@@ -86,7 +89,7 @@ def test_jit_grad_and_traces_once(tiny):
         leaves = jax.tree.leaves(g)
         assert all(bool(jnp.all(jnp.isfinite(l))) for l in leaves)
     assert float(jnp.abs(gp["conv1"]["conv"]["kernel"]).sum()) > 0
-    assert float(jnp.abs(gq["act"]["act1"]["log2_t"])) > 0
+    assert float(jnp.abs(gq["act"]["relu1"]["log2_t"])) > 0
     assert float(jnp.abs(gq["weight"]["conv1"]["conv"]["kernel"])) > 0
 
 
@@ -114,7 +117,7 @@ def test_quantization_changes_logits_but_stays_close_at_8_bits(tiny):
     model, params, x, _ = tiny
     q = init_quant_state(model, params, x, {})
     fq = _fq(model, {})(params, q, x)
-    fp = jax.jit(model.apply)({"params": params}, x)
+    fp = jax.jit(model.apply)(params, x)
     assert not np.array_equal(fq, fp)
     assert float(jnp.abs(fq - fp).max()) < 0.1 * float(jnp.abs(fp).max())
 

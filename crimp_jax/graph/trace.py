@@ -1,0 +1,262 @@
+"""Reads the op graph of a Flax model by running it once, abstractly (`jax.make_jaxpr`).
+
+While the model runs, a flax method interceptor marks every call of a module a registered op is
+read from (`nn.Conv`, `nn.Dense`, `nn.BatchNorm`: `ops.OpDef.modules`) with a marker primitive
+`crimp_module(x, y)` that links the module's input to its output, records the module's
+attributes, and refuses unsupported flax modules (`nn.LayerNorm`, ...) by path. The traced
+program is then flattened (jit and custom-derivative calls inlined) and walked backward from
+the output to the input, through markers only along their input, so module internals are never
+read; the ops on that path are read forward by the registry (`ops.OpDef.primitives`), with
+constant operands folded. Whatever no op reads is refused with the module path (the flax name
+scope) and the primitive. Everything happens at trace time: nothing is compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.extend.core import Literal, Primitive
+
+from crimp_jax.graph import ops as gops
+from crimp_jax.graph.ops import GraphError
+
+# flax modules that are fine to meet: containers and eval-mode identities.
+ALLOWED_MODULES = (nn.Sequential, nn.Dropout)
+_ALIASES = ("convert_element_type", "copy", "copy_p", "optimization_barrier")
+_SUBJAXPR_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
+
+_marker = Primitive("crimp_module")
+_marker.def_impl(lambda x, y, **kw: y)
+_marker.def_abstract_eval(lambda x, y, **kw: y)
+
+
+@dataclasses.dataclass
+class Eqn:
+    """One flattened equation: primitive name, operands (('v', id) | ('c', value)), output
+    ids, the output shape, params and the flax name scope it ran in."""
+
+    primitive: str
+    bind: Any
+    ins: list
+    outs: list
+    outvars_shape: tuple
+    params: dict
+    scope: str
+
+
+@dataclasses.dataclass(frozen=True)
+class G:
+    """A graph value: its name and shape."""
+
+    name: str
+    shape: tuple
+
+
+class _Param:
+    """A model parameter used outside a registered module."""
+
+
+def _record_modules(records):
+    def interceptor(next_fun, args, kwargs, context):
+        mod = context.module
+        if context.method_name != "__call__":
+            return next_fun(*args, **kwargs)
+        path = "/".join(str(p) for p in mod.path)
+        kind = gops.module_kind(mod)
+        if kind is None:
+            cls = type(mod)
+            if cls.__module__.startswith("flax.") and not isinstance(mod, ALLOWED_MODULES):
+                supported = ", ".join(f"nn.{c.__name__}" for d in gops.REGISTRY.values()
+                                      for c in d.modules)
+                raise GraphError(f"module {path or '<root>'!r} is a flax {cls.__name__}, which "
+                                 f"the crossbar graph does not support; supported modules: "
+                                 f"{supported} (plus nn.Sequential, nn.Dropout in eval mode)")
+            return next_fun(*args, **kwargs)
+        if path in records:
+            raise GraphError(f"module {path!r} is called twice: shared weights are not "
+                             "supported (each crossbar layer is one module call)")
+        x = args[0]
+        records[path] = (kind, gops.REGISTRY[kind].read_module(mod, tuple(x.shape), path))
+        y = next_fun(*args, **kwargs)
+        return _marker.bind(x, y, kind=kind, path=path)
+
+    return interceptor
+
+
+def _flatten_jaxpr(jaxpr, env, scope, out, counter):
+    """Appends the eqns of `jaxpr` to `out` with sub-jaxprs inlined; env maps Var -> atom."""
+
+    def atom(v):
+        return ("c", np.asarray(v.val)) if isinstance(v, Literal) else env[v]
+
+    for eqn in jaxpr.eqns:
+        ins = [atom(v) for v in eqn.invars]
+        sc = scope if scope is not None else str(eqn.source_info.name_stack)
+        sub = next((eqn.params[k] for k in _SUBJAXPR_PARAMS if k in eqn.params), None)
+        if sub is not None and eqn.primitive.name != "crimp_module":
+            inner = getattr(sub, "jaxpr", sub)
+            ienv = {v: ("c", np.asarray(c)) for v, c in zip(inner.constvars,
+                                                             getattr(sub, "consts", ()))}
+            ienv.update(zip(inner.invars, ins))
+            _flatten_jaxpr(inner, ienv, sc, out, counter)
+            for o, io in zip(eqn.outvars, inner.outvars):
+                env[o] = ("c", np.asarray(io.val)) if isinstance(io, Literal) else ienv[io]
+            continue
+        outs = []
+        for o in eqn.outvars:
+            counter[0] += 1
+            env[o] = ("v", counter[0])
+            outs.append(counter[0])
+        shape = tuple(eqn.outvars[0].aval.shape) if eqn.outvars else ()
+        out.append(Eqn(eqn.primitive.name, eqn.primitive, ins, outs, shape, dict(eqn.params),
+                       sc))
+
+
+class Reader:
+    """Reads live equations into graph ops (the `rd` argument of `OpDef.read`)."""
+
+    def __init__(self, records, root: str):
+        self.records = records
+        self.root = root
+        self.ops = []
+        self._producer = {}
+        self._shape = {}
+        self._counts = {}
+
+    def scope(self, eqn) -> str:
+        parts = eqn.scope.split("/") if eqn.scope else []
+        # The first component is the root module; 'Net.method' frames are method calls.
+        return "/".join(p for p in parts[1:] if "." not in p)
+
+    def error(self, eqn, msg) -> GraphError:
+        where = self.scope(eqn) or "<root>"
+        return GraphError(f"module {where!r}: {msg} (jax primitive {eqn.primitive!r}); the "
+                          f"crossbar graph supports: {', '.join(k for k in gops.REGISTRY)}")
+
+    def add(self, op: dict, shape) -> G:
+        if op["out"] in self._shape:
+            raise GraphError(f"two ops named {op['out']!r}")
+        self.ops.append(op)
+        self._producer[op["out"]] = op
+        self._shape[op["out"]] = tuple(shape)
+        return G(op["out"], tuple(shape))
+
+    def emit(self, kind, ins, eqn, label: Optional[str] = None, **attrs) -> G:
+        """Appends op `kind` reading graph values `ins`; named '<scope>/<label><k>'."""
+        scope, label = self.scope(eqn), label or kind
+        k = self._counts.get((scope, label), 0)
+        self._counts[(scope, label)] = k + 1
+        name = f"{scope}/{label}{k}" if scope else f"{label}{k}"
+        op = {"op": kind, "name": name, "in": [g.name for g in ins], "out": name, **attrs}
+        return self.add(op, eqn.outvars_shape)
+
+    def producer(self, g: G):
+        op = self._producer.get(g.name)
+        return None if op is None or op["op"] == "input" else op
+
+    def shape_of(self, name: str) -> tuple:
+        return self._shape[name]
+
+    def graph_args(self, args, eqn, n: int = 1) -> list:
+        gs = [a for a in args if isinstance(a, G)]
+        if len(gs) != len(args) or len(gs) != n:
+            raise self.error(eqn, f"an op on {len(gs)} activation(s) and "
+                                  f"{len(args) - len(gs)} constant(s) or parameter(s)")
+        return gs
+
+    def split(self, args, eqn, what):
+        """(graph value, constant, its index) of a binary op on one activation and one
+        constant."""
+        idx = [i for i, a in enumerate(args) if isinstance(a, G)]
+        if len(args) != 2 or len(idx) != 1 or isinstance(args[1 - idx[0]], _Param):
+            raise self.error(eqn, f"{what} must combine one activation with one constant")
+        return args[idx[0]], args[1 - idx[0]], idx[0]
+
+
+def read_ops(module, variables, x, call_kwargs=None) -> tuple[list, str]:
+    """(ops, output name) of `module.apply(variables, x, **call_kwargs)` (see module docstring).
+
+    `variables` and `x` may be abstract (jax.ShapeDtypeStruct); the first op is 'input'."""
+    records = {}
+    call_kwargs = dict(call_kwargs or {})
+
+    def fwd(v, images):
+        return module.apply(v, images, **call_kwargs)
+
+    with nn.intercept_methods(_record_modules(records)):
+        closed = jax.make_jaxpr(fwd)(variables, x)
+    jaxpr = closed.jaxpr
+    n_var = len(jax.tree.leaves(variables))
+    if len(jaxpr.outvars) != 1:
+        raise GraphError(f"the model returns {len(jaxpr.outvars)} arrays; expected one "
+                         "array of logits")
+    env = {v: ("c", np.asarray(c)) for v, c in zip(jaxpr.constvars, closed.consts)}
+    for i, v in enumerate(jaxpr.invars):
+        env[v] = ("v", -1 - i)
+    eqns = []
+    _flatten_jaxpr(jaxpr, env, None, eqns, [0])
+    out_atom = env[jaxpr.outvars[0]] if not isinstance(jaxpr.outvars[0], Literal) else None
+    x_id = -1 - n_var
+
+    # Liveness: backward from the output; a marker is followed only along its input.
+    producer = {o: i for i, e in enumerate(eqns) for o in e.outs}
+    live, stack = set(), [out_atom]
+    while stack:
+        a = stack.pop()
+        if a is None or a[0] != "v" or a[1] not in producer:
+            continue
+        i = producer[a[1]]
+        if i in live:
+            continue
+        live.add(i)
+        e = eqns[i]
+        stack.extend(e.ins[:1] if e.primitive == "crimp_module" else e.ins)
+
+    rd = Reader(records, type(module).__name__)
+    state = {x_id: rd.add({"op": "input", "name": "input", "in": [], "out": "input"}, x.shape)}
+    for i in range(n_var):
+        state[-1 - i] = _Param()
+
+    def value(a):
+        return a[1] if a[0] == "c" else state[a[1]]
+
+    for i in sorted(live):
+        e = eqns[i]
+        args = [value(a) for a in (e.ins[:1] if e.primitive == "crimp_module" else e.ins)]
+        if e.primitive == "crimp_module":
+            kind, path = e.params["kind"], e.params["path"]
+            if not isinstance(args[0], G):
+                raise GraphError(f"module {path!r} does not read an activation of the input")
+            attrs = dict(records[path][1])
+            op = {"op": kind, "name": path, "in": [args[0].name], "out": path, **attrs}
+            if gops.REGISTRY[kind].crossbar:
+                op.update(kernel=f"{path}/kernel", bias=f"{path}/bias")
+            out = rd.add(op, e.outvars_shape)
+        elif not any(isinstance(a, (G, _Param)) for a in args):  # constant folding
+            vals = e.bind.bind(*[jnp.asarray(a) for a in args], **e.params)
+            out = np.asarray(vals[0] if e.bind.multiple_results else vals)
+        elif e.primitive in _ALIASES and isinstance(args[0], G):
+            dtype = e.params.get("new_dtype")
+            if dtype is not None and not jnp.issubdtype(dtype, jnp.floating):
+                raise rd.error(e, f"a cast of an activation to {dtype}")
+            out = args[0]
+        elif e.primitive in gops.primitive_kinds():
+            kind = gops.primitive_kinds()[e.primitive]
+            out = gops.REGISTRY[kind].read(e, args, rd)
+        else:
+            if any(isinstance(a, _Param) for a in args):
+                raise rd.error(e, "a model parameter used outside nn.Conv, nn.Dense and "
+                                  "nn.BatchNorm")
+            raise rd.error(e, "an op the crossbar graph does not support")
+        if len(e.outs) != 1:
+            raise rd.error(e, "an op with several outputs")
+        state[e.outs[0]] = out
+    result = value(out_atom) if out_atom is not None else None
+    if not isinstance(result, G):
+        raise GraphError("the model's output does not depend on its input")
+    return rd.ops, result.name

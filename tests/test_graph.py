@@ -1,0 +1,169 @@
+"""The graph read from a model: a network defined only in this file goes through the whole chain
+with no change to crimp_jax; unsupported ops are refused by module path before any compile; the
+op registry."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from crimp_jax.data import splits_from_arrays, synthetic_split
+from crimp_jax.graph import REGISTRY, GraphError, Network, fold_params
+from crimp_jax.graph.ops import primitive_kinds
+from crimp_jax.integer import engine_apply, load_artifact
+from crimp_jax.integer.engine import device_arrays
+from crimp_jax.train import pipeline
+from experiments.configs.quickstart import get_config
+
+SHAPE = (16, 16, 3)
+
+
+class OwnNet(nn.Module):
+    """A researcher's network: projection shortcut (1x1 conv + BN), average pooling, global
+    average pooling and a Dense head."""
+
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        def bn(name):
+            return nn.BatchNorm(use_running_average=not train, momentum=0.9, name=name)
+
+        x = nn.relu(bn("bn0")(nn.Conv(8, (3, 3), use_bias=False, name="conv0")(x)))
+        y = nn.relu(bn("bn1")(nn.Conv(16, (3, 3), (2, 2), use_bias=False, name="conv1")(x)))
+        y = bn("bn2")(nn.Conv(16, (3, 3), padding=1, use_bias=False, name="conv2")(y))
+        s = bn("bn_proj")(nn.Conv(16, (1, 1), (2, 2), padding="VALID", use_bias=False,
+                                  name="proj")(x))
+        x = nn.relu(y + s)
+        x = nn.avg_pool(x, (2, 2), (2, 2))
+        return nn.Dense(self.num_classes, name="head")(jnp.mean(x, axis=(1, 2)))
+
+
+def _splits(per_class=10, shape=SHAPE):
+    tr = synthetic_split("train", per_class, 0, shape=shape)
+    te = synthetic_split("test", per_class, 0, shape=shape)
+    return splits_from_arrays((tr.images, tr.labels), (te.images, te.labels), name="own")
+
+
+def _net(module, splits):
+    i = splits.info
+    return Network(module, i.image_shape, i.mean_int, i.std, type(module).__name__)
+
+
+def test_own_network_graph_reads_every_op_and_folds_to_the_same_function():
+    splits = _splits()
+    net = _net(OwnNet(), splits)
+    g = net.graph
+    kinds = [op["op"] for op in g.ops]
+    for kind in ("conv", "relu", "requant", "add", "sumpool", "scale", "sum", "dense"):
+        assert kind in kinds, kind
+    assert "batchnorm" not in kinds  # all folded
+    assert [op["name"] for op in g.layers] == ["conv0", "conv1", "conv2", "proj", "head"]
+    assert g.taps == ["relu0", "relu1", "relu2", "mean0"]
+    assert g.input_taps()["head/kernel"] == "mean0"
+    assert g.input_taps()["proj/kernel"] == "relu0"
+    assert {op["name"]: op.get("bn") for op in g.layers}["proj"] == "bn_proj"
+    conv2 = next(op for op in g.ops if op["name"] == "conv2")
+    assert conv2["padding"] == ((1, 1), (1, 1))
+    v = net.init(jax.random.key(0))
+    v = jax.tree.map(lambda a: a, v)
+    # non-trivial statistics so the fold is tested
+    stats = jax.tree.map(lambda a: a + 0.3 if a.ndim else a, v["batch_stats"])
+    x = jnp.asarray(splits.train.images[:4])
+    want = net.apply({"params": v["params"], "batch_stats": stats}, x)
+    got = g.apply(fold_params(g, v["params"], stats), x)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def _tiny_crimp_config(exclude=("conv0/", "head/")):
+    c = get_config("tiny")
+    c.prune.exclude = exclude
+    c.train.batch_size = 20
+    c.evaluate.test_per_class = 0
+    return c
+
+
+def test_own_network_goes_through_the_whole_chain_with_no_change_to_crimp_jax(tmp_path):
+    s = pipeline.train_and_evaluate(_tiny_crimp_config(), tmp_path, network=OwnNet(),
+                                    data=_splits())
+    assert s["model"] == "OwnNet" and s["method"] == "crimp"
+    assert s["dataset"]["image_shape"] == list(SHAPE)
+    acc = s["accuracy"]
+    assert acc["engine_exact_logits"] == 1.0 and acc["max_logit_diff"] == 0.0
+    assert s["prune"]["sparsity"] > 0.3
+    assert s["cost"]["tiles"] < s["cost"]["dense_tiles"]
+    curves = s["montecarlo"]["curves"]
+    assert curves and all(len(per) == 2 for per in curves.values())
+    from tests.test_integer_engine import float_dtypes_in_jaxpr
+
+    art = load_artifact(str(tmp_path / s["integer_artifact"]))
+    jaxpr = jax.make_jaxpr(lambda a, x: engine_apply(art.ops, a, x))(
+        device_arrays(art), jnp.zeros((2, *SHAPE), jnp.uint8))
+    assert float_dtypes_in_jaxpr(jaxpr) == set()
+
+
+class _Base(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = self.body(x, train)
+        return nn.Dense(10, name="head")(jnp.mean(x, axis=(1, 2)))
+
+
+class WithLayerNorm(_Base):
+    def body(self, x, train):
+        return nn.relu(nn.LayerNorm(name="ln")(nn.Conv(8, (3, 3), name="conv0")(x)))
+
+
+class Depthwise(_Base):
+    def body(self, x, train):
+        x = nn.relu(nn.Conv(8, (3, 3), name="conv0")(x))
+        return nn.relu(nn.Conv(8, (3, 3), feature_group_count=8, name="dw")(x))
+
+
+class Tanh(_Base):
+    def body(self, x, train):
+        return jnp.tanh(nn.Conv(8, (3, 3), name="conv0")(x))
+
+
+class BatchNormAfterAdd(_Base):
+    def body(self, x, train):
+        x = nn.relu(nn.Conv(8, (3, 3), name="conv0")(x))
+        y = nn.Conv(8, (3, 3), name="conv1")(x) + x
+        return nn.relu(nn.BatchNorm(use_running_average=not train, name="bn_add")(y))
+
+
+class SignedInput(_Base):
+    def body(self, x, train):
+        x = nn.relu(nn.Conv(8, (3, 3), name="conv0")(x))
+        return nn.relu(nn.Conv(8, (3, 3), name="conv2")(nn.Conv(8, (3, 3), name="conv1")(x)))
+
+
+@pytest.mark.parametrize("module,words", [
+    (WithLayerNorm(), ("'ln'", "LayerNorm")),
+    (Depthwise(), ("'dw'", "feature_group_count=8")),
+    (Tanh(), ("'<root>'", "'tanh'")),
+    (BatchNormAfterAdd(), ("'bn_add'", "follows add")),
+    (SignedInput(), ("'conv2'", "may be negative")),
+])
+def test_unsupported_op_is_refused_by_module_path_before_any_compile(tmp_path, module, words):
+    with pytest.raises(GraphError) as e:
+        _net(module, _splits(2)).graph
+    msg = str(e.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg, msg
+    wd = tmp_path / "wd"
+    with pytest.raises(GraphError):
+        pipeline.train_and_evaluate(_tiny_crimp_config(("conv0/",)), wd, network=module,
+                                    data=_splits(2))
+    assert not wd.exists() or not any(wd.iterdir())  # refused before anything was written
+
+
+def test_every_registered_op_says_how_it_is_run_converted_and_read():
+    for kind, d in REGISTRY.items():
+        assert callable(d.apply) and callable(d.convert) and callable(d.engine), kind
+        assert d.nonneg in ("always", "inputs", "never")
+    read_from = primitive_kinds()
+    assert read_from["reduce_window_max"] == "maxpool" and read_from["slice"] == "subsample"
+    assert [k for k, d in REGISTRY.items() if d.crossbar] == ["conv", "dense"]
