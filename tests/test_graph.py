@@ -20,8 +20,8 @@ SHAPE = (16, 16, 3)
 
 
 class OwnNet(nn.Module):
-    """A researcher's network: projection shortcut (1x1 conv + BN), average pooling, global
-    average pooling and a Dense head."""
+    """A researcher's network: projection shortcut (1x1 conv + BN), a two-branch channel
+    concatenation, average pooling, global average pooling and a Dense head."""
 
     num_classes: int = 10
 
@@ -36,6 +36,8 @@ class OwnNet(nn.Module):
         s = bn("bn_proj")(nn.Conv(16, (1, 1), (2, 2), padding="VALID", use_bias=False,
                                   name="proj")(x))
         x = nn.relu(y + s)
+        x = nn.relu(jnp.concatenate([nn.Conv(8, (1, 1), name="branch_a")(x),
+                                     nn.Conv(8, (3, 3), name="branch_b")(x)], axis=-1))
         x = nn.avg_pool(x, (2, 2), (2, 2))
         return nn.Dense(self.num_classes, name="head")(jnp.mean(x, axis=(1, 2)))
 
@@ -56,11 +58,12 @@ def test_own_network_graph_reads_every_op_and_folds_to_the_same_function():
     net = _net(OwnNet(), splits)
     g = net.graph
     kinds = [op["op"] for op in g.ops]
-    for kind in ("conv", "relu", "requant", "add", "sumpool", "scale", "sum", "dense"):
+    for kind in ("conv", "relu", "requant", "add", "concat", "sumpool", "scale", "sum", "dense"):
         assert kind in kinds, kind
     assert "batchnorm" not in kinds  # all folded
-    assert [op["name"] for op in g.layers] == ["conv0", "conv1", "conv2", "proj", "head"]
-    assert g.taps == ["relu0", "relu1", "relu2", "mean0"]
+    assert [op["name"] for op in g.layers] == ["conv0", "conv1", "conv2", "proj", "branch_a",
+                                               "branch_b", "head"]
+    assert g.taps == ["relu0", "relu1", "relu2", "relu3", "mean0"]
     assert g.input_taps()["head/kernel"] == "mean0"
     assert g.input_taps()["proj/kernel"] == "relu0"
     assert {op["name"]: op.get("bn") for op in g.layers}["proj"] == "bn_proj"
@@ -98,6 +101,7 @@ def test_own_network_goes_through_the_whole_chain_with_no_change_to_crimp_jax(tm
     from tests.test_integer_engine import float_dtypes_in_jaxpr
 
     art = load_artifact(str(tmp_path / s["integer_artifact"]))
+    assert [st["op"] for st in art.ops].count("concat") == 1
     jaxpr = jax.make_jaxpr(lambda a, x: engine_apply(art.ops, a, x))(
         device_arrays(art), jnp.zeros((2, *SHAPE), jnp.uint8))
     assert float_dtypes_in_jaxpr(jaxpr) == set()
@@ -165,5 +169,5 @@ def test_every_registered_op_says_how_it_is_run_converted_and_read():
         assert callable(d.apply) and callable(d.convert) and callable(d.engine), kind
         assert d.nonneg in ("always", "inputs", "never")
     read_from = primitive_kinds()
-    assert read_from["reduce_window_max"] == "maxpool" and read_from["slice"] == "subsample"
+    assert read_from["concatenate"] == "concat" and read_from["reduce_window_max"] == "maxpool"
     assert [k for k, d in REGISTRY.items() if d.crossbar] == ["conv", "dense"]

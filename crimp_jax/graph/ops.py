@@ -32,6 +32,7 @@ Adding an op is one `register(OpDef(...))` here and its test. The ops and their 
   subsample strides                   x[:, ::sh, ::sw, :]
   pad       pads                      zero padding, ((0, 0), (t, b), (l, r), (c0, c1))
   add                                 residual add of two values
+  concat                              channel concatenation (Inception/DenseNet-style branches)
 
 Axis glossary: activations are NHWC (batch, height, width, channel) or (batch, features).
 """
@@ -556,6 +557,31 @@ def _add_engine(step, xs, ex):
 
 register(OpDef("add", lambda op, xs, fx: xs[0] + xs[1], _add_convert, _add_engine,
                primitives=("add",), read=_add_read))
+
+
+# --- concat ----------------------------------------------------------------------------------
+
+def _concat_read(eqn, args, rd):
+    gs = rd.graph_args(args, eqn, n=len(args))
+    rank = len(gs[0].shape)
+    if eqn.params["dimension"] not in (rank - 1, -1):
+        raise rd.error(eqn, f"a concatenation along axis {eqn.params['dimension']} (only the "
+                            "channel axis is supported)")
+    return rd.emit("concat", gs, eqn)
+
+
+def _concat_convert(op, ins, cx):
+    return (_same(None, "concat", op),
+            Val(np.concatenate([v.e for v in ins]), np.concatenate([v.bound for v in ins]),
+                ins[0].spatial))
+
+
+def _concat(op, xs, ctx):
+    return jnp.concatenate(xs, axis=-1)
+
+
+register(OpDef("concat", _concat, _concat_convert, _concat, primitives=("concatenate",),
+               read=_concat_read))
 
 
 def module_kind(module) -> Optional[str]:
