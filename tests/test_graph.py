@@ -1,6 +1,6 @@
 """The graph read from a model: a network defined only in this file goes through the whole chain
 with no change to crimp_jax; unsupported ops are refused by module path before any compile; the
-op registry."""
+op registry; ResNet-18 (the model added as one file)."""
 
 import flax.linen as nn
 import jax
@@ -13,6 +13,7 @@ from crimp_jax.graph import REGISTRY, GraphError, Network, fold_params
 from crimp_jax.graph.ops import primitive_kinds
 from crimp_jax.integer import engine_apply, load_artifact
 from crimp_jax.integer.engine import device_arrays
+from crimp_jax.models import build_model, build_network
 from crimp_jax.train import pipeline
 from experiments.configs.quickstart import get_config
 
@@ -171,3 +172,26 @@ def test_every_registered_op_says_how_it_is_run_converted_and_read():
     read_from = primitive_kinds()
     assert read_from["concatenate"] == "concat" and read_from["reduce_window_max"] == "maxpool"
     assert [k for k, d in REGISTRY.items() if d.crossbar] == ["conv", "dense"]
+
+
+def test_resnet18_has_the_cifar_variants_parameter_count_and_projection_shortcuts():
+    net = build_network("resnet18")
+    n = sum(int(np.prod(a.shape)) for a in jax.tree.leaves(net.abstract_variables()["params"]))
+    assert n == 11_173_962  # 3x3 stem, [2, 2, 2, 2] basic blocks, 1x1 projections, 10 classes
+    names = [op["name"] for op in net.graph.layers]
+    assert names[0] == "stem" and names[-1] == "fc" and len(names) == 21
+    assert [n for n in names if n.endswith("proj")] == ["s1b0/proj", "s2b0/proj", "s3b0/proj"]
+    assert build_model("resnet18", num_classes=100).num_classes == 100
+
+
+def test_resnet18_trains_one_tiny_epoch_and_goes_through_the_whole_chain(tmp_path):
+    c = _tiny_crimp_config(("stem/", "fc/"))
+    c.model.name = "resnet18"
+    # Two of the slowest compiles of this 11M-parameter model on a CPU dropped (about 70 s):
+    # both BatchNorm modes and both curves are tested on the small models.
+    c.crimp.batchnorm = "folded"
+    c.evaluate.compensation = ("on",)
+    s = pipeline.train_and_evaluate(c, tmp_path, data=_splits(2))
+    assert s["model"] == "resnet18" and s["num_params"] == 11_173_962
+    assert s["accuracy"]["engine_exact_logits"] == 1.0
+    assert s["montecarlo"]["curves"]
