@@ -335,8 +335,9 @@ def _window_read(kind):
                 or any(d != 1 for d in p["base_dilation"] + p["window_dilation"])):
             raise rd.error(eqn, "pooling must act on H and W of NHWC activations only, "
                                 "without dilation")
-        return rd.emit(kind, [g], eqn, window=tuple(win[1:3]), strides=tuple(strides[1:3]),
-                       padding=tuple(tuple(q) for q in pads[1:3]))
+        return rd.emit(kind, [g], eqn, window=tuple(int(w) for w in win[1:3]),
+                       strides=tuple(int(s) for s in strides[1:3]),
+                       padding=tuple(tuple(int(v) for v in q) for q in pads[1:3]))
     return read
 
 
@@ -481,7 +482,7 @@ def _subsample_read(eqn, args, rd):
     if (len(g.shape) != 4 or any(p["start_indices"]) or tuple(p["limit_indices"]) != tuple(g.shape)
             or strides[0] != 1 or strides[3] != 1):
         raise rd.error(eqn, "a slice other than a strided spatial subsample x[:, ::s, ::s, :]")
-    return rd.emit("subsample", [g], eqn, strides=tuple(strides[1:3]))
+    return rd.emit("subsample", [g], eqn, strides=tuple(int(s) for s in strides[1:3]))
 
 
 def _subsample(op, xs, ctx):
@@ -506,7 +507,7 @@ def _pad_read(eqn, args, rd):
         raise rd.error(eqn, "padding other than non-negative zero padding")
     if len(g.shape) != 4 or tuple(cfg[0][:2]) != (0, 0):
         raise rd.error(eqn, "padding of the batch axis or of a non-NHWC value")
-    return rd.emit("pad", [g], eqn, pads=tuple((lo, hi) for lo, hi, _ in cfg))
+    return rd.emit("pad", [g], eqn, pads=tuple((int(lo), int(hi)) for lo, hi, _ in cfg))
 
 
 def _pad(op, xs, ctx):

@@ -51,7 +51,7 @@ QCFG = {"weight_bits": 4, "act_bits": 4}
 
 
 def chain(name: str):
-    """(int32 logits, exponent) of registered model `name`: golden variables -> fold ->
+    """(int32 logits, exponent, artifact) of registered model `name`: golden variables -> fold ->
     calibrate on images(16, 0) -> convert -> engine on images(4, 1)."""
     import jax
     import jax.numpy as jnp
@@ -72,13 +72,13 @@ def chain(name: str):
     art = convert(graph, folded, qstate, QCFG, model_name=name)
     logits, e = run_engine(art, x)
     del jax
-    return np.asarray(logits), e
+    return np.asarray(logits), e, art
 
 
 def main():
     out = {}
     for name in MODELS:
-        logits, e = chain(name)
+        logits, e, _ = chain(name)
         out[f"{name}/logits"] = logits
         out[f"{name}/exponent"] = np.asarray(e)
         print(name, logits[0, :4].tolist(), e)
