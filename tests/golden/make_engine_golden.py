@@ -2,7 +2,7 @@
 fixed input, from BatchNorm params and statistics drawn by a path-seeded NumPy generator
 (`golden_variables`), through fold -> calibrate -> convert -> engine.
 
-The committed file was written at commit 1a1d33b, by the hand-written per-model graphs that
+The committed file was written at commit 8d56305, by the hand-written per-model graphs that
 the graph reader (`crimp_jax.graph`) replaced; `tests/test_graph_regression.py` checks that the
 graph read from each model reproduces these logits exactly. `chain` is the same chain in
 today's API (rerunning this script rewrites the file from it):
