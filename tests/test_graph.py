@@ -195,3 +195,39 @@ def test_resnet18_trains_one_tiny_epoch_and_goes_through_the_whole_chain(tmp_pat
     assert s["model"] == "resnet18" and s["num_params"] == 11_173_962
     assert s["accuracy"]["engine_exact_logits"] == 1.0
     assert s["montecarlo"]["curves"]
+
+
+def _synthetic_dataset_config(dataset, **over):
+    c = _tiny_crimp_config(("conv0/", "fc/"))
+    c.data.dataset, c.data.source = dataset, "synthetic"
+    c.data.train_per_class, c.data.test_per_class = 4, 2
+    c.train.batch_size = 20
+    for k, v in over.items():
+        blk, key = k.split(".")
+        c[blk][key] = v
+    return c
+
+
+def test_grey_images_of_another_dataset_run_the_chain_and_a_non_shift_mean_is_refused_first(
+        tmp_path):
+    # mnist's 28x28 grey images: the tiny CNN's global average pool is over 7x7 = 49 positions,
+    # which the integer engine cannot divide by a shift: refused before anything trains.
+    with pytest.raises(Exception) as e:
+        pipeline.train_and_evaluate(_synthetic_dataset_config("mnist"), tmp_path / "a")
+    assert "mean0 divides by 49" in str(e.value) and "evaluate.engine" in str(e.value)
+    assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())
+    s = pipeline.train_and_evaluate(
+        _synthetic_dataset_config("mnist", **{"evaluate.engine": False}), tmp_path / "b")
+    assert s["dataset"]["image_shape"] == [28, 28, 1] and s["dataset"]["num_classes"] == 10
+    assert len(s["dataset"]["mean_int"]) == 1 and s["montecarlo"]["curves"]
+
+
+def test_the_class_count_comes_from_the_data():
+    from crimp_jax.config import parse_config
+    from crimp_jax.data import load_splits
+
+    run = parse_config(_synthetic_dataset_config("cifar100"))
+    splits = load_splits(run.data)
+    net = pipeline.make_network(run, splits.info)
+    assert splits.info.num_classes == 100 and net.graph.num_classes == 100
+    assert net.graph.layers[-1]["features"] == 100

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Callable, Optional
 
 import jax.numpy as jnp
@@ -119,6 +120,17 @@ class Graph:
         for op in self.ops:
             env[op["out"]] = gops.opdef(op["op"]).apply(op, [env[i] for i in op["in"]], fx)
         return env[self.output].astype(jnp.float32)
+
+    def integer_obstacles(self) -> list:
+        """Why the integer engine cannot run this graph (power-of-two scales assumed): one line
+        per scale op whose divisor is not a power of two, e.g. a global average pool over 7x7."""
+        out = []
+        for op in self.ops:
+            if op["op"] == "scale":
+                k = math.log2(op["divisor"])
+                if k != round(k):
+                    out.append(f"{op['name']} divides by {op['divisor']:g}, not a power of two")
+        return out
 
     def describe(self) -> str:
         """One line per op: kind, name, inputs."""

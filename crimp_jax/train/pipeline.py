@@ -83,6 +83,12 @@ def validate_layer_rules(run: RunSpec, network: Network) -> None:
     from crimp_jax.quant import make_plan
 
     make_plan(network.graph, run.quant)
+    obstacles = network.graph.integer_obstacles()
+    if run.evaluate.engine and run.quant.scale_mode == "po2" and obstacles:
+        raise ConfigError(f"evaluate.engine=True: the integer engine cannot run this network "
+                          f"on {network.image_shape} images ({'; '.join(obstacles)}, so the mean "
+                          f"is not a shift); set evaluate.engine=False or use an input size whose "
+                          f"pooled sizes are powers of two")
     if run.uses["prune"]:
         shapes = flatten(network.abstract_variables()["params"])
         kernels = {k: shapes[k] for k in network.graph.kernels}
