@@ -120,9 +120,7 @@ def _flatten_jaxpr(jaxpr, env, scope, out, counter):
 class Reader:
     """Reads live equations into graph ops (the `rd` argument of `OpDef.read`)."""
 
-    def __init__(self, records, root: str):
-        self.records = records
-        self.root = root
+    def __init__(self):
         self.ops = []
         self._producer = {}
         self._shape = {}
@@ -217,7 +215,7 @@ def read_ops(module, variables, x, call_kwargs=None) -> tuple[list, str]:
         e = eqns[i]
         stack.extend(e.ins[:1] if e.primitive == "crimp_module" else e.ins)
 
-    rd = Reader(records, type(module).__name__)
+    rd = Reader()
     state = {x_id: rd.add({"op": "input", "name": "input", "in": [], "out": "input"}, x.shape)}
     for i in range(n_var):
         state[-1 - i] = _Param()
