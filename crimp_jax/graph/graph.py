@@ -174,9 +174,7 @@ def _nonneg(ops) -> dict:
         rule = gops.opdef(op["op"]).nonneg
         out[op["out"]] = (rule == "always" or
                           rule == "inputs" and all(out[i] for i in op["in"]))
-        if op["op"] == "scale":
-            out[op["out"]] = out[op["out"]] and op["divisor"] > 0
-    return out
+    return out  # (a scale's divisor is positive: the reader refuses any other)
 
 
 def _insert_requants(ops) -> list:

@@ -109,8 +109,9 @@ def _pairs4(padding):
     return ((0, 0), *[tuple(p) for p in padding], (0, 0))
 
 
-def _same(step, kind, op, **extra):
-    return {"op": kind, "in": list(op["in"]), "out": op["out"], "name": op["name"], **extra}
+def _step(op, **extra):
+    """The engine step of graph op `op` (same kind, inputs, output, name) with `extra`."""
+    return {"op": op["op"], "in": list(op["in"]), "out": op["out"], "name": op["name"], **extra}
 
 
 def _pads_2d(module_padding, in_hw, kernel, strides, path):
@@ -152,7 +153,7 @@ def _layer_convert(op, ins, cx, spatial_fn):
                       "input_exponent": int(v.e[0]),
                       "weight_exponent": sorted(set(int(x) for x in e_w)),
                       "acc_bits": acc_bits})
-    step = _same(None, op["op"], op, w=f"{cx.key}.w", b=f"{cx.key}.b")
+    step = _step(op, w=f"{cx.key}.w", b=f"{cx.key}.b")
     return step, Val(e_w + v.e[0], bound, spatial_fn(v.spatial, step))
 
 
@@ -290,7 +291,7 @@ def _relu_read(eqn, args, rd):
 
 
 def _relu_convert(op, ins, cx):
-    return _same(None, "relu", op), ins[0]
+    return _step(op), ins[0]
 
 
 register(OpDef("relu", lambda op, xs, fx: jnp.maximum(xs[0], 0.0), _relu_convert,
@@ -311,7 +312,7 @@ def _requant_convert(op, ins, cx):
     cx.check(v.bound << neg, f"tap {tap} left shift")
     name = cx.shift_array(f"{cx.key}.shift", shift, f"tap {tap}")
     qmax = 2 ** bits - 1
-    step = _same(None, "requant", op, shift=name, qmax=qmax, tap=tap)
+    step = _step(op, shift=name, qmax=qmax, tap=tap)
     return step, Val(np.full_like(v.e, e_tap), np.full_like(v.bound, qmax), v.spatial)
 
 
@@ -345,8 +346,8 @@ def _pool_spatial(op, v):
     return _spatial_out(v.spatial, op["window"], op["strides"], op["padding"])
 
 
-def _pool_step(op, kind):
-    return _same(None, kind, op, window=list(op["window"]), strides=list(op["strides"]),
+def _pool_step(op):
+    return _step(op, window=list(op["window"]), strides=list(op["strides"]),
                  padding=[list(p) for p in op["padding"]])
 
 
@@ -357,7 +358,7 @@ def _maxpool_apply(op, xs, fx):
 
 def _maxpool_convert(op, ins, cx):
     (v,) = ins
-    return _pool_step(op, "maxpool"), Val(v.e, v.bound, _pool_spatial(op, v))
+    return _pool_step(op), Val(v.e, v.bound, _pool_spatial(op, v))
 
 
 def _maxpool_engine(step, xs, ex):
@@ -379,7 +380,7 @@ def _sumpool_convert(op, ins, cx):
     (v,) = ins
     bound = v.bound * int(np.prod(op["window"]))
     cx.check(bound, f"{op['name']} window sum")
-    return _pool_step(op, "sumpool"), Val(v.e, bound, _pool_spatial(op, v))
+    return _pool_step(op), Val(v.e, bound, _pool_spatial(op, v))
 
 
 def _sumpool_engine(step, xs, ex):
@@ -404,7 +405,7 @@ def _sum_convert(op, ins, cx):
     (v,) = ins
     bound = v.bound * (v.spatial[0] * v.spatial[1])
     cx.check(bound, f"{op['name']} spatial sum")
-    return _same(None, "sum", op), Val(v.e, bound, None)
+    return _step(op), Val(v.e, bound, None)
 
 
 register(OpDef("sum", lambda op, xs, fx: jnp.sum(xs[0], axis=(1, 2)), _sum_convert,
@@ -441,7 +442,7 @@ def _scale_convert(op, ins, cx):
         raise ValueError(f"{op['name']}: division by {op['divisor']:g} is not a power of two, "
                          "so it is not a shift in the integer engine (pool over a power-of-two "
                          "number of positions, e.g. pad the input to a power-of-two size)")
-    return _same(None, "scale", op, log2_divisor=int(k)), Val(v.e - int(k), v.bound, v.spatial)
+    return _step(op, log2_divisor=int(k)), Val(v.e - int(k), v.bound, v.spatial)
 
 
 register(OpDef("scale", lambda op, xs, fx: xs[0] / op["divisor"], _scale_convert,
@@ -464,7 +465,7 @@ def _flatten_read(eqn, args, rd):
 def _flatten_convert(op, ins, cx):
     (v,) = ins
     n = v.spatial[0] * v.spatial[1]
-    return _same(None, "flatten", op), Val(np.tile(v.e, n), np.tile(v.bound, n), None)
+    return _step(op), Val(np.tile(v.e, n), np.tile(v.bound, n), None)
 
 
 def _flatten(op, xs, ctx):
@@ -493,7 +494,7 @@ def _subsample(op, xs, ctx):
 def _subsample_convert(op, ins, cx):
     (v,) = ins
     hw = tuple(-(-d // s) for d, s in zip(v.spatial, op["strides"]))
-    return (_same(None, "subsample", op, strides=list(op["strides"])), Val(v.e, v.bound, hw))
+    return (_step(op, strides=list(op["strides"])), Val(v.e, v.bound, hw))
 
 
 register(OpDef("subsample", _subsample, _subsample_convert, _subsample, primitives=("slice",),
@@ -520,7 +521,7 @@ def _pad_convert(op, ins, cx):
     e = np.pad(v.e, (c0, c1), mode="edge")  # padded channels are 0 at any exponent
     bound = np.pad(v.bound, (c0, c1))
     hw = (v.spatial[0] + t + b, v.spatial[1] + l + r)
-    return _same(None, "pad", op, pads=[list(p) for p in op["pads"]]), Val(e, bound, hw)
+    return _step(op, pads=[list(p) for p in op["pads"]]), Val(e, bound, hw)
 
 
 register(OpDef("pad", _pad, _pad_convert, _pad, primitives=("pad",), read=_pad_read,
@@ -545,9 +546,8 @@ def _add_convert(op, ins, cx):
     cx.check(ta, f"residual {op['out']} first branch")
     cx.check(ts, f"residual {op['out']} second branch")
     cx.check(ta + ts, f"residual {op['out']} sum")
-    step = _same(None, "add", op,
-                 lshift=[cx.shift_array(f"{cx.key}.lshift0", la, op["out"]),
-                         cx.shift_array(f"{cx.key}.lshift1", ls, op["out"])])
+    step = _step(op, lshift=[cx.shift_array(f"{cx.key}.lshift0", la, op["out"]),
+                             cx.shift_array(f"{cx.key}.lshift1", ls, op["out"])])
     return step, Val(e_c, ta + ts, a.spatial)
 
 
@@ -572,7 +572,7 @@ def _concat_read(eqn, args, rd):
 
 
 def _concat_convert(op, ins, cx):
-    return (_same(None, "concat", op),
+    return (_step(op),
             Val(np.concatenate([v.e for v in ins]), np.concatenate([v.bound for v in ins]),
                 ins[0].spatial))
 
