@@ -58,6 +58,12 @@ class VariationSpec:
       comp_form: how a gain is rounded: 'po2' (2^e), 'po2_pm' (2^e or 2^e * (1 +/- 2^-m),
         1 <= m <= comp_m_max: two shifts and an add), 'exact' (float gain, reference only).
       comp_m_max: largest shift m in 'po2_pm'.
+      drift_nu_mean, drift_nu_std: conductance drift G(t) = G(t0) (t / t0)^(-nu), nu drawn per
+        cell as max(N(drift_nu_mean, drift_nu_std^2), 0); mean in [0, 1], spread >= 0. 0, 0
+        (default): no drift. PCM-like values: 0.05, 0.02 (`stages.py` gives the source).
+      drift_t0: seconds after programming at which cells read their programmed value (> 0).
+      read_time: seconds after programming at which the chip is read (> 0); the compensation
+        gains are computed from an all-ones read at this time. Default: drift_t0 (no drift).
     """
 
     sigma: float = 0.0
@@ -70,6 +76,10 @@ class VariationSpec:
     compensation: bool = True
     comp_form: str = "po2_pm"
     comp_m_max: int = 6
+    drift_nu_mean: float = 0.0
+    drift_nu_std: float = 0.0
+    drift_t0: float = 20.0
+    read_time: float = 20.0
 
     def __post_init__(self):
         check_float("variation.sigma", self.sigma, 0.0, MAX_SIGMA)
@@ -88,12 +98,17 @@ class VariationSpec:
             raise ConfigError(f"variation.on_off_ratio={r!r}: expected 0 (ideal) or a finite "
                               "number > 1")
         check_int("variation.comp_m_max", self.comp_m_max, 1, 20)
+        check_float("variation.drift_nu_mean", self.drift_nu_mean, 0.0, 1.0)
+        check_float("variation.drift_nu_std", self.drift_nu_std, 0.0, 1.0)
+        check_float("variation.drift_t0", self.drift_t0, 0.0, lo_open=True)
+        check_float("variation.read_time", self.read_time, 0.0, lo_open=True)
 
     @property
     def is_ideal(self) -> bool:
-        """True when chips equal the intended weights exactly (no variation, faults or noise)."""
-        return (self.sigma == 0 and self.sa0_rate == 0 and self.sa1_rate == 0
-                and self.read_noise == 0 and self.on_off_ratio == 0)
+        """True when chips equal the intended weights exactly: no stage of the device model
+        (`stages.STAGES`) acts."""
+        from crimp_jax.variation.stages import chip_is_ideal
+        return chip_is_ideal(self)
 
 
 def default_variation_config() -> ml_collections.ConfigDict:

@@ -22,24 +22,16 @@ which surviving rows share a column).
 
 from __future__ import annotations
 
-import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from crimp_jax.variation.compensate import column_gains
 from crimp_jax.variation.config import VariationSpec
+from crimp_jax.variation.stages import Draw, active_stages, run_stages
 from crimp_jax.xbar.cells import max_level, place_values, slice_weights, storage_offset
 from crimp_jax.xbar.config import XbarSpec
 from crimp_jax.xbar.view import kernel_to_matrix, matrix_to_kernel, tile_geometry
-
-_THETA, _FAULT, _READ = 0, 1, 2  # fold_in tags of the per-layer random streams
-
-
-def _draw(sampler, key, shape):
-    """A sampler drawn flat and reshaped: same values, and with the (default) partitionable
-    threefry a flat draw compiles in a fraction of the time of a 6-D one on CPU."""
-    return sampler(key, (math.prod(shape),), jnp.float32).reshape(shape)
 
 
 def cell_levels(q_tiles, spec: XbarSpec, vspec: VariationSpec, weight_bits: int):
@@ -88,8 +80,47 @@ def programmed_cells(kernel_shape, spec: XbarSpec, mask=None):
     return prog & valid
 
 
+class CellRead(NamedTuple):
+    """One chip's read-out of one layer's cells (axes (slice, polarity, row_tile, xrow, col))."""
+
+    values: jnp.ndarray  # (raw - c) * programmed: what the periphery reads, in level units
+    levels: jnp.ndarray  # intended levels
+    mult: jnp.ndarray  # straight-through factor of each working cell (`stages.Cells`)
+    ok: jnp.ndarray  # not stuck
+    place: jnp.ndarray  # (slice,) place values
+    offset: int  # offset-storage constant (0 for differential)
+    lmax: int  # top level L
+    prog: jnp.ndarray  # (row_tile, xrow, col) programmed cells
+
+
+def layer_cells(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: int, mask=None,
+                sigma=None, read_key=None, read_time=None) -> CellRead:
+    """One chip's cells of one layer after every active device stage (`stages.STAGES`).
+
+    Args: as `layer_effective`; `read_time`: optional traced override of `vspec.read_time`
+    (seconds since programming; one compiled program for a drift sweep). With no active stage
+    (an ideal chip) no random number is drawn and `values` are the intended levels.
+    """
+    q = jax.lax.stop_gradient(jnp.asarray(q, jnp.float32))
+    if mask is not None:
+        q = q * mask
+    prog = programmed_cells(q.shape, spec, mask)
+    levels, place, lmax, offset = cell_levels(row_tiles(q, spec), spec, vspec, weight_bits)
+    c = 0.0 if vspec.on_off_ratio == 0 else lmax / (vspec.on_off_ratio - 1.0)
+    overrides = frozenset(n for n, v in (("sigma", sigma), ("read_time", read_time))
+                          if v is not None)
+    d = Draw(key, vspec, c, lmax, prog[None, None], sigma, read_time, read_key)
+    if active_stages(vspec, overrides):
+        cells = run_stages(levels, d, overrides)
+        raw, mult, ok = cells.raw, cells.mult, cells.ok
+    else:
+        raw, mult, ok = levels + c, jnp.ones_like(levels), jnp.ones(levels.shape, bool)
+    values = (raw - c) * prog[None, None]  # the periphery subtracts the nominal G_min
+    return CellRead(values, levels, mult, ok, place, offset, lmax, prog)
+
+
 def layer_effective(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: int, mask=None,
-                    sigma=None, read_key=None):
+                    sigma=None, read_key=None, read_time=None):
     """One chip's read-back of one layer: (effective integer kernel, multiplicative ratio).
 
     Args:
@@ -99,6 +130,7 @@ def layer_effective(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: i
       mask: optional 0/1 kernel-shaped pruning mask (q is multiplied by it).
       sigma: optional traced override of `vspec.sigma` (one compiled program for a sweep).
       read_key: key of the read-noise draw (per inference); defaults to one derived from `key`.
+      read_time: optional traced override of `vspec.read_time` (drift sweeps compile once).
 
     Returns:
       eff: kernel-shaped float32, sum_s 2^(s*bpc) (v+_s - v-_s) with v the compensated read-out.
@@ -106,42 +138,11 @@ def layer_effective(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: i
         weight's own levels, faults excluded); 1 where q == 0. eff - q * ratio is the additive
         part (faults, G_min leakage, additive noise). Used for the straight-through gradient.
     """
-    sigma = vspec.sigma if sigma is None else sigma
-    q = jax.lax.stop_gradient(jnp.asarray(q, jnp.float32))
-    if mask is not None:
-        q = q * mask
-    prog = programmed_cells(q.shape, spec, mask)[None, None]  # (1, 1, row_tile, xrow, col)
-    levels, place, lmax, offset = cell_levels(row_tiles(q, spec), spec, vspec, weight_bits)
-    c = 0.0 if vspec.on_off_ratio == 0 else lmax / (vspec.on_off_ratio - 1.0)
-    base = c + levels  # intended conductance, units of dG
+    cells = layer_cells(q, key, spec, vspec, weight_bits, mask, sigma, read_key, read_time)
+    levels, mult, ok = cells.levels, cells.mult, cells.ok
     shape = levels.shape
-
-    z = _draw(jax.random.normal, jax.random.fold_in(key, _THETA), shape)
-    if vspec.kind == "lognormal":
-        mult = jnp.exp(sigma * z)
-        raw = base * mult
-    else:
-        mult = jnp.ones(shape, jnp.float32)
-        raw = base + sigma * (c + lmax) * z
-    ok = jnp.ones(shape, bool)
-    if vspec.sa0_rate > 0 or vspec.sa1_rate > 0:
-        u = _draw(jax.random.uniform, jax.random.fold_in(key, _FAULT), shape)
-        sa0 = u < vspec.sa0_rate
-        sa1 = (u >= vspec.sa0_rate) & (u < vspec.sa0_rate + vspec.sa1_rate)
-        raw = jnp.where(sa0, c + lmax, jnp.where(sa1, c, raw))
-        ok = ~(sa0 | sa1)
-
-    if vspec.compensation:
-        intended = jnp.sum(base * prog, axis=-2, keepdims=True)  # all-ones read: sum over xrow
-        measured = jnp.sum(raw * prog, axis=-2, keepdims=True)
-        gain = column_gains(intended, measured, vspec.comp_form, vspec.comp_m_max)
-        raw, mult = raw * gain, mult * gain
-    if vspec.read_noise > 0:
-        rkey = jax.random.fold_in(key, _READ) if read_key is None else read_key
-        noise = 1.0 + vspec.read_noise * _draw(jax.random.normal, rkey, shape)
-        raw, mult = raw * noise, mult * noise
-
-    value = (raw - c) * prog  # the periphery subtracts the nominal G_min of each read cell
+    prog, offset = cells.prog[None, None], cells.offset
+    value, place = cells.values, cells.place
     pv = place.reshape((-1,) + (1,) * (len(shape) - 1))
     per_pol = jnp.sum(value * pv, axis=0)  # (polarity, row_tile, xrow, col)
     if spec.differential:

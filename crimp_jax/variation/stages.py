@@ -1,0 +1,176 @@
+"""The device model as an ordered list of small pure stages over one cell state.
+
+A programmed layer's cells are a `Cells` state, in units of dG (`config.py`), with cell axes
+(slice, polarity, row_tile, xrow, col) (`device.py`). Starting from the intended levels
+(raw = levels, mult = 1, every cell working), each `Stage` of `STAGES`, in order, maps the
+state to the next:
+
+  g_min             finite on/off ratio: every cell conducts G_min = c more (c = L / (r - 1))
+  write_variation   log-normal G * e^(sigma z) or Gaussian G + sigma (c + L) z, per cell
+  stuck_at          SA0 cells read G_max = c + L, SA1 cells G_min = c; they ignore the write
+  drift             G(t) = G(t0) (t / t0)^(-nu) of working cells, nu per cell
+  compensation      per-column gains from the chip's all-ones read *at read time* (after
+                    drift), rounded to shift-and-add forms (`compensate.py`); corrective
+  read_noise        (1 + read_noise z) per cell and per read (drawn from the read key)
+
+`raw` is the conductance, `mult` the factor a working cell's level part was multiplied by (the
+straight-through ratio, `perturb.py`), `ok` False for stuck cells. Each stage reads its own
+`variation` fields and is active only when they make it act, so whether a chip is ideal is
+derived from this list (`chip_is_ideal`). Adding a non-ideality is one stage function, its
+config fields (`config.py`) and its test.
+
+Drift defaults (`config.py`): nu_mean = nu_std = 0 (off; RRAM programmed with write-verify is
+commonly modelled drift-free). The PCM-like values the results use, nu ~ N(0.05, 0.02^2) with
+t0 = 20 s, are at the low end of IBM aihwkit's PCMLikeNoiseModel (mean 0.049..0.1, std
+0.008..0.045 by conductance, t0 = 20 s; after Nandakumar et al., ICECS 2019). Negative draws
+are clipped to 0 (a cell does not grow).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from crimp_jax.variation.compensate import column_gains
+
+_THETA, _FAULT, _READ, _DRIFT = 0, 1, 2, 3  # fold_in tags of the per-layer random streams
+
+
+class Cells(NamedTuple):
+    """One layer's cells on one chip (axes (slice, polarity, row_tile, xrow, col))."""
+
+    levels: jnp.ndarray  # intended levels (float32 integers)
+    raw: jnp.ndarray  # conductance in units of dG
+    mult: jnp.ndarray  # multiplicative factor of a working cell's level part
+    ok: jnp.ndarray  # bool: not stuck
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Draw:
+    """What stages read besides the cells: the chip's layer key, the settings and overrides."""
+
+    key: object
+    vspec: object  # VariationSpec
+    c: float  # G_min in units of dG (0 for an ideal on/off ratio)
+    lmax: int  # top level L
+    prog: jnp.ndarray  # (1, 1, row_tile, xrow, col) programmed cells
+    sigma: object = None  # traced override of vspec.sigma
+    read_time: object = None  # traced override of vspec.read_time
+    read_key: object = None
+
+    @property
+    def sigma_value(self):
+        return self.vspec.sigma if self.sigma is None else self.sigma
+
+    @property
+    def time_value(self):
+        return self.vspec.read_time if self.read_time is None else self.read_time
+
+
+def draw(sampler, key, shape):
+    """A sampler drawn flat and reshaped: same values, and with the (default) partitionable
+    threefry a flat draw compiles in a fraction of the time of a 6-D one on CPU."""
+    return sampler(key, (math.prod(shape),), jnp.float32).reshape(shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One step of the device model: `apply(cells, draw) -> cells` when `active(vspec, overrides)`
+    (`overrides`: the set of traced overrides given, e.g. {'sigma'}); `fields`: the `variation`
+    config fields it reads; `corrective`: compensation, not a non-ideality."""
+
+    name: str
+    fields: tuple
+    active: Callable
+    apply: Callable
+    corrective: bool = False
+
+
+def _g_min(cells: Cells, d: Draw) -> Cells:
+    return cells._replace(raw=cells.raw + d.c)
+
+
+def _write_variation(cells: Cells, d: Draw) -> Cells:
+    z = draw(jax.random.normal, jax.random.fold_in(d.key, _THETA), cells.raw.shape)
+    if d.vspec.kind == "lognormal":
+        mult = jnp.exp(d.sigma_value * z)
+        return cells._replace(raw=cells.raw * mult, mult=cells.mult * mult)
+    return cells._replace(raw=cells.raw + d.sigma_value * (d.c + d.lmax) * z)
+
+
+def _stuck_at(cells: Cells, d: Draw) -> Cells:
+    v = d.vspec
+    u = draw(jax.random.uniform, jax.random.fold_in(d.key, _FAULT), cells.raw.shape)
+    sa0 = u < v.sa0_rate
+    sa1 = (u >= v.sa0_rate) & (u < v.sa0_rate + v.sa1_rate)
+    raw = jnp.where(sa0, d.c + d.lmax, jnp.where(sa1, d.c, cells.raw))
+    return cells._replace(raw=raw, ok=cells.ok & ~(sa0 | sa1))
+
+
+def drift_exponents(key, vspec, shape):
+    """Per-cell drift exponents nu = max(nu_mean + nu_std z, 0) of one layer (its drift stream)."""
+    z = draw(jax.random.normal, jax.random.fold_in(key, _DRIFT), shape)
+    return jnp.maximum(vspec.drift_nu_mean + vspec.drift_nu_std * z, 0.0)
+
+
+def _drift(cells: Cells, d: Draw) -> Cells:
+    nu = drift_exponents(d.key, d.vspec, cells.raw.shape)
+    ratio = jnp.asarray(d.time_value, jnp.float32) / d.vspec.drift_t0
+    factor = jnp.where(cells.ok, jnp.power(ratio, -nu), 1.0)
+    return cells._replace(raw=cells.raw * factor, mult=cells.mult * factor)
+
+
+def _compensation(cells: Cells, d: Draw) -> Cells:
+    intended = jnp.sum((d.c + cells.levels) * d.prog, axis=-2, keepdims=True)  # all-ones read
+    measured = jnp.sum(cells.raw * d.prog, axis=-2, keepdims=True)
+    gain = column_gains(intended, measured, d.vspec.comp_form, d.vspec.comp_m_max)
+    return cells._replace(raw=cells.raw * gain, mult=cells.mult * gain)
+
+
+def _read_noise(cells: Cells, d: Draw) -> Cells:
+    rkey = jax.random.fold_in(d.key, _READ) if d.read_key is None else d.read_key
+    noise = 1.0 + d.vspec.read_noise * draw(jax.random.normal, rkey, cells.raw.shape)
+    return cells._replace(raw=cells.raw * noise, mult=cells.mult * noise)
+
+
+def _drifts(v, overrides) -> bool:
+    return (v.drift_nu_mean > 0 or v.drift_nu_std > 0) and (
+        "read_time" in overrides or v.read_time != v.drift_t0)
+
+
+STAGES = (
+    Stage("g_min", ("on_off_ratio",), lambda v, o: v.on_off_ratio != 0, _g_min),
+    Stage("write_variation", ("sigma", "kind", "mode"),
+          lambda v, o: "sigma" in o or v.sigma > 0, _write_variation),
+    Stage("stuck_at", ("sa0_rate", "sa1_rate"),
+          lambda v, o: v.sa0_rate > 0 or v.sa1_rate > 0, _stuck_at),
+    Stage("drift", ("drift_nu_mean", "drift_nu_std", "drift_t0", "read_time"), _drifts, _drift),
+    Stage("compensation", ("compensation", "comp_form", "comp_m_max"),
+          lambda v, o: v.compensation, _compensation, corrective=True),
+    Stage("read_noise", ("read_noise",), lambda v, o: v.read_noise > 0, _read_noise),
+)
+
+
+def active_stages(vspec, overrides=frozenset()) -> tuple:
+    """The stages that act on a chip of `vspec` (none if no non-ideality is active)."""
+    stages = tuple(s for s in STAGES if s.active(vspec, overrides))
+    if all(s.corrective for s in stages):
+        return ()
+    return stages
+
+
+def chip_is_ideal(vspec, overrides=frozenset()) -> bool:
+    """True when no non-ideality stage acts: every chip reads the intended levels exactly."""
+    return not active_stages(vspec, overrides)
+
+
+def run_stages(levels, d: Draw, overrides=frozenset(), stages: Optional[tuple] = None) -> Cells:
+    """The cell state after every active stage, starting from the intended `levels`."""
+    cells = Cells(levels, levels, jnp.ones_like(levels), jnp.ones(levels.shape, bool))
+    for stage in active_stages(d.vspec, overrides) if stages is None else stages:
+        cells = stage.apply(cells, d)
+    return cells
