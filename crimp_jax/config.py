@@ -2,8 +2,9 @@
 
 Blocks: `model`, `data`, `train` (float stage), `method` (which CRIMP transforms the second
 stage composes), `crimp` (second stage), `quant`, `prune`, `variation`, `evaluate` (Monte
-Carlo and integer deployment), `cost`, and `xbar` (the one crossbar description shared by
-pruning, variation and the cost model). Every block is the fields of one frozen dataclass
+Carlo and integer deployment), `cost`, `xbar` (the one crossbar description shared by
+pruning, variation and the cost model) and its periphery, `adc` and `dac` (the crossbar-faithful
+product, `crimp_jax.xbar.periphery`). Every block is the fields of one frozen dataclass
 (`BLOCKS`): `base_config()` is built from their defaults, so the documented defaults (the
 dataclasses' docstrings, `docs/config.md`) are the run defaults, and `parse_config` turns a
 config into a `RunSpec` of validated blocks, raising `ConfigError` (one line naming the key,
@@ -34,6 +35,7 @@ from crimp_jax.utils.blocks import (
 )
 from crimp_jax.variation.config import VariationSpec
 from crimp_jax.xbar.config import XbarSpec
+from crimp_jax.xbar.periphery import AdcSpec, DacSpec
 
 # The CRIMP ablations (docs/method.md section 5): which transforms the second stage
 # composes. 'fp' has no second stage.
@@ -52,6 +54,8 @@ BLOCKS = {
     "train": TrainSpec,
     "crimp": CrimpSpec,
     "xbar": XbarSpec,
+    "adc": AdcSpec,
+    "dac": DacSpec,
     "quant": QuantSpec,
     "prune": PruneSpec,
     "variation": VariationSpec,
@@ -78,6 +82,8 @@ class RunSpec:
     train: TrainSpec
     crimp: CrimpSpec
     xbar: XbarSpec
+    adc: AdcSpec
+    dac: DacSpec
     quant: QuantSpec
     prune: PruneSpec
     variation: VariationSpec
@@ -151,6 +157,20 @@ def check_run(run: RunSpec) -> None:
             raise ConfigError(f"crimp.select_chips={c.select_chips}: no stage epoch has the "
                               "final masks and full sigma (crimp.variation_start_epochs + "
                               f"variation_ramp_epochs > the stage's {c.epochs} epochs)")
+    e = run.evaluate
+    if use["quant"] and (run.adc.bits or e.adc_bits):
+        for key, d in [("dac.bits", run.dac.bits)] + [("evaluate.dac_bits entry", d)
+                                                      for d in e.dac_bits]:
+            if d > run.quant.act_bits:
+                raise ConfigError(f"{key}={d}: wider than the activations (quant.act_bits="
+                                  f"{run.quant.act_bits}); expected <= {run.quant.act_bits}")
+    if e.dac_bits and not run.adc.bits:
+        raise ConfigError(f"evaluate.dac_bits={e.dac_bits}: a DAC sweep reads through finite "
+                          "ADCs; set adc.bits > 0 (0 is ideal ADCs, where the DAC does not "
+                          "matter)")
+    if run.adc.read == "differential" and 1 in e.adc_bits:
+        raise ConfigError(f"evaluate.adc_bits={e.adc_bits}: 1 bit with adc.read="
+                          "'differential' (a signed ADC needs >= 2 bits)")
     if run.evaluate.test_per_class and run.data.test_per_class and \
             run.evaluate.test_per_class > run.data.test_per_class:
         raise ConfigError(f"evaluate.test_per_class={run.evaluate.test_per_class}: expected <= "

@@ -16,8 +16,14 @@ re-parsing keys themselves. Top-level keys:
                      chosen_epoch}, or null
   quant             {weight_bits, act_bits, scale, per_channel} or null
   prune             pruning report (`train.analysis.prune_report`) or null
-  montecarlo        {chips, sigmas, test_images, headline_sigma, variation, figure,
-                     curves: {curve: {sigma_key(sigma): accuracy statistics}}} or null
+  montecarlo        {chips, sigmas, test_images, headline_sigma, variation, adc, dac, figure,
+                     curves: {curve: {sigma_key(sigma): accuracy statistics}},
+                     adc_sweep / dac_sweep (if swept): {curve, sigmas, bits, figure,
+                       accuracy: {sigma_key: {bits: statistics}}, ideal: {sigma_key:
+                       statistics} (ideal ADCs), within_0.5_points: {sigma_key: bits or null}
+                       (ADC), cost: {bits: `cost.cost_summary` essentials} or null},
+                     drift_sweep (if swept): {sigma, times_s, nu_mean, nu_std, t0_s, figure,
+                       curves: {curve: {time_key(t): statistics}}}} or null
   cost              `cost.cost_summary` or null
   partial, wall_s, device, date, command, config
 
@@ -55,6 +61,11 @@ def curve_name(variation_trained: bool, compensation: bool) -> str:
 def sigma_key(sigma) -> str:
     """JSON key of a sigma value: '0', '0.1', ... ('%g')."""
     return f"{float(sigma):g}"
+
+
+def time_key(seconds) -> str:
+    """JSON key of a read time in seconds: '20', '3600', '3.1536e+07' ('%g')."""
+    return f"{float(seconds):g}"
 
 
 class SummaryError(ValueError):

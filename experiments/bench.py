@@ -2,7 +2,8 @@
 
 Prints one JSON line per measurement on the current device (--what=plain,crimp,mc,engine):
 plain train and inference images/s; the CRIMP train step time over the plain one; Monte Carlo
-images x chips/s ('vmap' and 'loop') and its ratio to plain inference of the same network; the
+images x chips/s ('vmap' and 'loop') and its ratio to plain inference of the same network
+(with adc.bits > 0 through the crossbar-faithful datapath, with its FLOP multiple); the
 integer engine's images/s next to the fake-quant model's; per model and batch size (synthetic uint8 data resident on the device; the jitted
 steps are the ones training uses). Timings exclude compilation; absolute numbers mean
 something only on an accelerator, ratios measured in one run mean something everywhere.
@@ -159,26 +160,68 @@ def bench_crimp(run, model_name: str, batch: int, steps: int) -> dict:
             "plain_step_s": plain_s, "crimp_step_s": crimp_s, "crimp_over_plain": crimp_s / plain_s}
 
 
+def layer_macs(graph, params, image_shape) -> list:
+    """MACs per image of each crossbar layer of `graph` (in graph order), read off the jaxpr of
+    its float forward (a conv's output positions x kernel size x channels; a dense's size)."""
+    images = jax.ShapeDtypeStruct((1,) + tuple(image_shape), jnp.uint8)
+    jaxpr = jax.make_jaxpr(graph.apply)(params, images)
+    macs = []
+    for eqn in jaxpr.jaxpr.eqns:
+        if eqn.primitive.name in ("conv_general_dilated", "dot_general"):
+            kernel = eqn.invars[1].aval.shape
+            out = eqn.outvars[0].aval.shape
+            macs.append(int(np.prod(out)) * int(np.prod(kernel[:-1])))
+    if len(macs) != len(graph.layers):
+        raise RuntimeError(f"{len(macs)} matmuls in the forward for {len(graph.layers)} layers")
+    return macs
+
+
+def flop_multiple(graph, plan, periphery, params) -> float:
+    """MACs of the crossbar-faithful datapath / MACs of plain inference, over the network:
+    each layer's input passes x input cycles x slices x reads (`LayerPeriphery.flop_multiple`),
+    weighted by the layer's MACs."""
+    from crimp_jax.utils.paths import flatten
+    from crimp_jax.variation.analog import layer_input, layer_periphery_of
+
+    macs = layer_macs(graph, params, graph.input_shape)
+    flat = flatten(params)
+    mult = [layer_periphery_of(op["name"], flat[op["kernel"]].shape, periphery,
+                               plan.wbits[op["kernel"]], *layer_input(plan, op["kernel"]))
+            .flop_multiple for op in graph.layers]
+    return float(np.dot(macs, mult) / np.sum(macs))
+
+
 def bench_mc(run, model_name: str, batch: int, chips: int, n_images: int = 2000,
              impls=("vmap", "loop")) -> dict:
     """Monte Carlo images x chips/s (`impls`) against plain inference of the same
-    (fake-quantized) network, `n_images` per chip, batches of `batch`."""
+    (fake-quantized) network, `n_images` per chip, batches of `batch`. With adc.bits > 0 the
+    chips are read crossbar-faithfully (DACs, ADCs, shift-and-add): the row also gives the
+    datapath's FLOP multiple over plain inference and the fraction of that arithmetic bound
+    the implementation reaches (`efficiency` = ratio_to_plain x FLOP multiple; 1 = no overhead
+    beyond the arithmetic)."""
     import dataclasses
 
     from crimp_jax.evaluate import benchmark_mc_impls
-    from crimp_jax.quant import quantize_weights_int
-    from crimp_jax.train.analysis import chip_and_apply, reads_per_batch
+    from crimp_jax.quant import make_plan, quantize_weights_int
+    from crimp_jax.train.analysis import chip_and_apply, periphery_of, reads_per_batch
 
     model_f, folded, qstate, data = _random_folded(run, model_name, n_images)
     vspec = dataclasses.replace(run.variation, sigma=0.3)
-    chip, apply = chip_and_apply(model_f, run.quant, vspec, run.xbar)
+    per = periphery_of(run)
+    chip, apply = chip_and_apply(model_f, run.quant, vspec, run.xbar, per)
     qe = quantize_weights_int(model_f, folded, qstate, run.quant)
     row = benchmark_mc_impls(apply, {"p": folded, "qs": qstate, "k": {
         p: q * 2.0 ** e for p, (q, e) in qe.items()}}, chip, data.images, data.labels,
         chip_args=(folded, qstate, qe, None, jnp.float32(0.3)), n_chips=chips,
         chip_chunk=min(4, chips), batch_size=batch, impls=tuple(impls),
         per_batch=reads_per_batch(vspec))
-    row.update(bench="montecarlo", model=model_name)
+    row.update(bench="montecarlo", model=model_name, adc=dataclasses.asdict(run.adc),
+               dac=dataclasses.asdict(run.dac))
+    if not run.adc.ideal:
+        fm = flop_multiple(model_f, make_plan(model_f, run.quant), per, folded)
+        row["flop_multiple"] = fm
+        for impl in impls:
+            row[f"{impl}_efficiency"] = row[f"{impl}_ratio_to_plain"] * fm
     return row
 
 

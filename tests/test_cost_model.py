@@ -1,4 +1,7 @@
-"""Cost model: hand-counted toy network, dense VGG-16 tile counts, monotonicity, overrides."""
+"""Cost model: hand-counted toy network, dense VGG-16 tile counts, monotonicity, overrides,
+ADC / DAC resolution scaling."""
+
+import json
 
 import numpy as np
 import pytest
@@ -11,9 +14,11 @@ from crimp_jax.cost import (
     layer_counts,
     layer_shapes,
     load_components,
+    load_table,
     model_cost,
     reductions,
 )
+from crimp_jax.cost.components import adc_factor, dac_factor, scale_periphery
 from crimp_jax.models import build_network
 from crimp_jax.xbar import XbarSpec
 
@@ -201,5 +206,186 @@ def test_reductions_and_summary_on_tiny_cnn():
     summary = cost_summary(res)
     assert summary["power_reduction"] == res["power_reduction"]
     assert summary["crossbars"] == res["crimp"]["crossbars"]
-    import json
     json.dumps(summary)  # JSON-ready
+
+
+# --- ADC / DAC resolution ------------------------------------------------------------------
+# Library reference, per unit: 8-bit SAR ADC 2.0 mW / 1200 um^2; 1-bit DAC 4 mW / 170 um^2
+# over 1024 DACs.
+REF_ADC = (2.0, 1200.0)
+REF_DAC = (4.0 / 1024, 170.0 / 1024)
+
+
+def test_component_table_states_converter_bits_and_scaling_rules():
+    table = load_table()
+    assert table["adc"]["bits"] == 8 and table["dac"]["bits"] == 1
+    for name in ("adc", "dac"):
+        rule = table[name]["scaling"]
+        assert set(rule) >= {"rule", "source", "confirmed", "check"}
+        assert rule["confirmed"] is False
+    assert "Walden" in table["adc"]["scaling"]["source"]
+    comps = load_components()
+    assert comps["adc"].bits == 8 and comps["dac"].bits == 1 and comps["crossbar"].bits is None
+
+
+def test_adc_and_dac_scaling_golden_values():
+    comps = load_components()
+    assert (comps["adc"].power_mw, comps["adc"].area_um2) == REF_ADC
+    assert (comps["dac"].power_mw, comps["dac"].area_um2) == pytest.approx(REF_DAC)
+    assert adc_factor(6, 8) == 0.25 and adc_factor(10, 8) == 4.0 and adc_factor(8, 8) == 1.0
+    assert dac_factor(1, 1) == 1.0 and dac_factor(2, 1) == 3.0 and dac_factor(4, 1) == 15.0
+    six = scale_periphery(comps, adc_bits=6)
+    assert (six["adc"].power_mw, six["adc"].area_um2, six["adc"].bits) == (0.5, 300.0, 6)
+    ten = scale_periphery(comps, adc_bits=10)
+    assert (ten["adc"].power_mw, ten["adc"].area_um2, ten["adc"].bits) == (8.0, 4800.0, 10)
+    assert scale_periphery(comps, adc_bits=8)["adc"] == comps["adc"]
+    two = scale_periphery(comps, dac_bits=2)
+    assert two["dac"].power_mw == pytest.approx(3 * 4.0 / 1024)  # 3 unit 1-bit DACs
+    assert two["dac"].area_um2 == pytest.approx(3 * 170.0 / 1024)
+    assert two["dac"].bits == 2 and two["adc"] is comps["adc"]
+    # defaults: the reference periphery, every entry the very same object
+    default = scale_periphery(comps)
+    assert default.keys() == comps.keys()
+    assert all(default[k] is comps[k] for k in comps)
+    # other components never change
+    assert all(six[k] is comps[k] for k in comps if k != "adc")
+    # scaling composes exactly: 8 -> 6 -> 10 bits equals 8 -> 10; 1 -> 2 -> 4 equals 1 -> 4
+    twice = scale_periphery(scale_periphery(comps, 6, 2), 10, 4)
+    once = scale_periphery(comps, 10, 4)
+    for k in ("adc", "dac"):
+        assert twice[k].power_mw == pytest.approx(once[k].power_mw)
+        assert twice[k].area_um2 == pytest.approx(once[k].area_um2)
+
+
+def test_reference_bits_override():
+    # A figure stated for a 10-bit ADC priced at 8 bits is a quarter of it.
+    comps = load_components({"adc": {"power_mw": 8.0, "area_um2": 400.0, "bits": 10}})
+    eight = scale_periphery(comps, adc_bits=8)["adc"]
+    assert (eight.power_mw, eight.area_um2) == (2.0, 100.0)
+    with pytest.raises(ValueError,
+                       match=r"cost.components.adc.bits=17: expected an int in \[1, 16\]"):
+        load_components({"adc.bits": 17})
+    with pytest.raises(ValueError, match=r"cost.components.dac.bits=2.5: expected an int"):
+        load_components({"dac.bits": 2.5})
+
+
+TOY_COST_CFG = {"adc_columns": 2, "adcs_per_shift_add": 2, "components": TOY_FIGURES}
+
+
+def toy_reductions(**kw):
+    return reductions(TOY_SHAPES, TOY_SPEC, TOY_BITS, toy_masks(), scale="po2", cfg=TOY_COST_CFG,
+                      unstructured_masks=toy_masks(), **kw)
+
+
+def test_toy_reductions_with_a_lower_resolution_adc():
+    # CRIMP (po2) counts of the toy masks: 16 crossbars, 32 ADCs, 64 DACs, 64 S&H, 16 S+A.
+    # Reference periphery (ADC 2 mW / 20 um^2, DAC 1 / 1):
+    #   power 16*1 + 32*2 + 64*1 + 64*0.5 + 16*3 = 224 mW
+    #   area  16*10 + 32*20 + 64*1 + 64*2 + 16*30 = 1472 um^2
+    # 6-bit ADCs (x 1/4: 0.5 mW, 5 um^2): power 224 - 32*1.5 = 176, area 1472 - 32*15 = 992.
+    ref = toy_reductions()
+    assert ref["crimp"]["total_power_mw"] == pytest.approx(224.0)
+    assert ref["crimp"]["total_area_um2"] == pytest.approx(1472.0)
+    assert ref["periphery_saving"] == {"power_x": 1.0, "area_x": 1.0}
+    low = toy_reductions(adc_bits=6)
+    assert low["crimp"]["counts"] == ref["crimp"]["counts"]  # resolution changes no count
+    assert low["crimp"]["total_power_mw"] == pytest.approx(176.0)
+    assert low["crimp"]["total_area_um2"] == pytest.approx(992.0)
+    assert low["crimp_at_reference_periphery"] == pytest.approx(
+        {"total_power_mw": 224.0, "total_area_um2": 1472.0})
+    assert low["periphery_saving"]["power_x"] == pytest.approx(224.0 / 176.0)
+    assert low["periphery_saving"]["area_x"] == pytest.approx(1472.0 / 992.0)
+    # the references get the same periphery: dense original (float scales, 8 FP32 mults):
+    #   24*1 + 48*0.5 + 96*1 + 96*0.5 + 24*3 + 8*2 = 280 mW, vs 352 at the reference.
+    assert low["references"]["original"]["total_power_mw"] == pytest.approx(280.0)
+    assert low["power_reduction"]["original"] == pytest.approx(280.0 / 176.0)
+    assert ref["power_reduction"]["original"] == pytest.approx(352.0 / 224.0)
+    # 2-bit DACs (3 units each, 3 mW): 176 + 64*2 = 304 mW; the DACs cost more than the
+    # ADCs save, so the 'saving' is below 1.
+    both = toy_reductions(adc_bits=6, dac_bits=2)
+    assert both["crimp"]["total_power_mw"] == pytest.approx(304.0)
+    assert both["periphery_saving"]["power_x"] == pytest.approx(224.0 / 304.0)
+    assert both["periphery"]["dac"] == {"bits": 2, "power_mw": 3.0, "area_um2": 3.0}
+    assert both["reference_periphery"]["dac"] == {"bits": 1, "power_mw": 1.0, "area_um2": 1.0}
+
+
+def tiny_cnn_case():
+    params = build_network("tiny_cnn").abstract_variables()["params"]
+    masks = {}
+    for path, shape in layer_shapes(params).items():
+        m = np.ones(shape, np.float32)
+        if len(shape) == 4:
+            m[:, :, : shape[2] // 2, :] = 0.0
+        masks[path] = m
+    return params, XbarSpec(rows=32, cols=16), masks
+
+
+def test_default_periphery_reproduces_todays_numbers_exactly():
+    params, spec, masks = tiny_cnn_case()
+    options, comps = cost_setup(default_cost_config())
+    kw = dict(options=options, components=comps)
+    # today's computation, written out: every scenario priced with the unscaled library
+    crimp = model_cost(params, spec, 8, masks, pruning="crimp", scale="po2", **kw)
+    original = model_cost(params, spec, 8, None, pruning="none", scale="float",
+                          multiplier="fp32", **kw)
+    for res in (reductions(params, spec, 8, masks, cfg=default_cost_config()),
+                reductions(params, spec, 8, masks, cfg=default_cost_config(), adc_bits=0,
+                           dac_bits=1),
+                reductions(params, spec, 8, masks, cfg=default_cost_config(), adc_bits=8)):
+        assert res["crimp"]["total_power_mw"] == crimp["total_power_mw"]
+        assert res["crimp"]["total_area_um2"] == crimp["total_area_um2"]
+        assert res["references"]["original"]["total_power_mw"] == original["total_power_mw"]
+        assert res["power_reduction"]["original"] == (original["total_power_mw"]
+                                                      / crimp["total_power_mw"])
+        assert res["periphery_saving"] == {"power_x": 1.0, "area_x": 1.0}
+        summary = cost_summary(res)
+        assert summary["periphery_saving"] == {"power_x": 1.0, "area_x": 1.0}
+        assert summary["power_mw_at_reference_periphery"] == summary["power_mw"]
+        assert summary["periphery"] == summary["reference_periphery"]
+        assert summary["periphery"]["adc"] == {"bits": 8, "power_mw": 2.0, "area_um2": 1200.0}
+        assert summary["dac_bits"] == 1
+    assert cost_summary(reductions(params, spec, 8, masks))["adc_bits"] == 0
+
+
+def test_summary_records_the_periphery_and_its_saving():
+    params, spec, masks = tiny_cnn_case()
+    res = reductions(params, spec, 8, masks, cfg=default_cost_config(), adc_bits=6)
+    summary = cost_summary(res)
+    json.dumps(summary)  # JSON-ready
+    assert (summary["adc_bits"], summary["dac_bits"]) == (6, 1)
+    assert summary["periphery"]["adc"] == {"bits": 6, "power_mw": 0.5, "area_um2": 300.0}
+    assert summary["periphery"]["dac"]["power_mw"] == pytest.approx(4.0 / 1024)
+    assert summary["reference_periphery"]["adc"] == {"bits": 8, "power_mw": 2.0,
+                                                     "area_um2": 1200.0}
+    assert summary["periphery_saving"]["power_x"] > 1.0
+    assert summary["periphery_saving"]["area_x"] > 1.0
+    default = cost_summary(reductions(params, spec, 8, masks, cfg=default_cost_config()))
+    assert summary["power_mw_at_reference_periphery"] == pytest.approx(default["power_mw"])
+    assert summary["area_mm2_at_reference_periphery"] == pytest.approx(default["area_mm2"])
+    assert summary["power_mw"] < default["power_mw"]
+    assert summary["power_mw"] * summary["periphery_saving"]["power_x"] == pytest.approx(
+        default["power_mw"])
+    # the ADC saving shrinks every design, so the reductions still compare like with like
+    assert summary["reference_power_mw"]["original"] < default["reference_power_mw"]["original"]
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(adc_bits=17), r"adc_bits=17: expected an int in \[0, 16\]"),
+    (dict(adc_bits=-1), r"adc_bits=-1: expected an int in \[0, 16\]"),
+    (dict(adc_bits=6.0), r"adc_bits=6.0: expected an int in \[0, 16\]"),
+    (dict(dac_bits=0), r"dac_bits=0: expected an int in \[1, 16\]"),
+    (dict(dac_bits=17), r"dac_bits=17: expected an int in \[1, 16\]"),
+    (dict(dac_bits=True), r"dac_bits=True: expected an int in \[1, 16\]"),
+])
+def test_bad_periphery_bits_are_clear_errors(kw, message):
+    with pytest.raises(ValueError, match=message):
+        scale_periphery(load_components(), **kw)
+    with pytest.raises(ValueError, match=message):
+        reductions(TOY_SHAPES, TOY_SPEC, TOY_BITS, **kw)
+
+
+def test_bit_limits_match_the_periphery_config():
+    from crimp_jax.xbar.periphery import AdcSpec, DacSpec
+    comps = load_components()
+    scale_periphery(comps, AdcSpec(bits=16).bits, DacSpec(bits=16).bits)  # the largest accepted
+    scale_periphery(comps, AdcSpec().bits, DacSpec().bits)  # the config defaults

@@ -13,6 +13,12 @@
 Power is in mW and area in um^2 throughout; 'computing' power/area = crossbars and their
 peripherals plus the arithmetic that scales need (buffers, routers and eDRAM are not counted,
 as they do not change with the compression method).
+
+The periphery's resolution comes from the run (`adc.bits`, `dac.bits`): `reductions(...,
+adc_bits, dac_bits)` prices every scenario's ADCs and DACs at it (`components.scale_periphery`),
+so the reductions compare designs with the same periphery, and reports the deployed design's
+saving from the periphery itself (`periphery_saving`: its cost with the library's reference
+8-bit ADCs and 1-bit DACs over its cost at the configured bits).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Mapping
 import ml_collections
 import numpy as np
 
-from crimp_jax.cost.components import load_components
+from crimp_jax.cost.components import load_components, scale_periphery
 from crimp_jax.cost.count import CountOptions, layer_counts
 from crimp_jax.utils.blocks import block_items, default_block, parse_block
 from crimp_jax.utils.paths import flatten, kernel_paths
@@ -153,18 +159,38 @@ def random_unstructured_masks(masks, seed: int = 0) -> dict:
     return out
 
 
+def _periphery(components: Mapping) -> dict:
+    return {k: {"bits": components[k].bits, "power_mw": float(components[k].power_mw),
+                "area_um2": float(components[k].area_um2)} for k in ("adc", "dac")}
+
+
+def _saving(reference: float, configured: float) -> float:
+    if configured > 0:
+        return float(reference / configured)
+    return 1.0 if reference == 0 else float("inf")
+
+
 def reductions(params, spec, bits, masks=None, *, scale: str = "po2", cfg=None,
-               unstructured_masks=None) -> dict:
+               unstructured_masks=None, adc_bits: int = 0, dac_bits: int = 1) -> dict:
     """CRIMP's cost and its power/area reductions (reference / CRIMP) against the references.
 
     bits: {kernel path: weight bits} or one int (`model_cost`). masks: CRIMP masks (crossbar +
     kernel-group pruning). unstructured_masks: masks of an unstructured pruning of the same
     model at the same sparsity (the pruning report's magnitude baseline; default:
     `random_unstructured_masks`). cfg: the `cost` config block (see `default_cost_config`).
+    adc_bits / dac_bits: the periphery's resolution (the run's `adc.bits`, `dac.bits`); every
+    scenario's ADCs and DACs are priced at it (`components.scale_periphery`; adc_bits 0 = the
+    library's reference 8-bit ADC, dac_bits 1 = its 1-bit DACs; the defaults give the
+    reference figures unchanged).
     Returns {'crimp': cost, 'references': {name: cost}, 'power_reduction': {name: x},
-    'area_reduction': {name: x}}.
+    'area_reduction': {name: x}, 'adc_bits', 'dac_bits' (as given), 'periphery' /
+    'reference_periphery' ({'adc' | 'dac': {bits, power_mw, area_um2}} per unit, as priced /
+    of the library), 'crimp_at_reference_periphery' ({total_power_mw, total_area_um2}: the same
+    CRIMP counts priced with the reference periphery), 'periphery_saving' ({power_x, area_x}:
+    CRIMP at the reference periphery / CRIMP as configured)}.
     """
-    options, components = cost_setup(cfg)
+    options, base = cost_setup(cfg)
+    components = scale_periphery(base, adc_bits, dac_bits)
     kw = dict(options=options, components=components)
     crimp = model_cost(params, spec, bits, masks, pruning="crimp", scale=scale, **kw)
     if unstructured_masks is None and masks is not None:
@@ -181,10 +207,20 @@ def reductions(params, spec, bits, masks=None, *, scale: str = "po2", cfg=None,
     def ratio(ref, key):
         return float(ref[key] / crimp[key]) if crimp[key] > 0 else float("inf")
 
+    ref_power, ref_area = _price(crimp["counts"], base)  # same counts, reference periphery
+    at_ref = {"total_power_mw": float(sum(ref_power.values())),
+              "total_area_um2": float(sum(ref_area.values()))}
     return {
         "crimp": crimp, "references": refs,
         "power_reduction": {k: ratio(r, "total_power_mw") for k, r in refs.items()},
         "area_reduction": {k: ratio(r, "total_area_um2") for k, r in refs.items()},
+        "adc_bits": adc_bits, "dac_bits": dac_bits,
+        "periphery": _periphery(components), "reference_periphery": _periphery(base),
+        "crimp_at_reference_periphery": at_ref,
+        "periphery_saving": {
+            "power_x": _saving(at_ref["total_power_mw"], crimp["total_power_mw"]),
+            "area_x": _saving(at_ref["total_area_um2"], crimp["total_area_um2"]),
+        },
     }
 
 
@@ -194,7 +230,12 @@ def cost_summary(result: Mapping) -> dict:
     Besides the totals and reductions it keeps what the report's figures need:
     'power_mw_by_component' / 'area_um2_by_component' ({scenario: {component: value}} for
     'crimp' and each reference), 'per_layer_tiles' ({path: [dense, CRIMP] logical tiles}) and
-    'per_layer_crossbars' ({path: [dense, CRIMP] physical crossbars}).
+    'per_layer_crossbars' ({path: [dense, CRIMP] physical crossbars}). The periphery:
+    'adc_bits' / 'dac_bits' (as given to `reductions`; adc_bits 0 = the reference ADC),
+    'periphery' / 'reference_periphery' (per-unit ADC and DAC {bits, power_mw, area_um2} as
+    priced / of the component library), 'power_mw_at_reference_periphery' /
+    'area_mm2_at_reference_periphery' (the deployed design with the reference 8-bit ADCs and
+    1-bit DACs) and 'periphery_saving' ({power_x, area_x}: that cost / the configured cost).
     """
     crimp = result["crimp"]
     scenarios = {**result["references"], "crimp": crimp}
@@ -217,4 +258,13 @@ def cost_summary(result: Mapping) -> dict:
                                   for k, r in scenarios.items()},
         "area_um2_by_component": {k: {c: float(v) for c, v in r["area_um2"].items()}
                                   for k, r in scenarios.items()},
+        "adc_bits": result["adc_bits"],
+        "dac_bits": result["dac_bits"],
+        "periphery": {k: dict(v) for k, v in result["periphery"].items()},
+        "reference_periphery": {k: dict(v) for k, v in result["reference_periphery"].items()},
+        "power_mw_at_reference_periphery":
+            result["crimp_at_reference_periphery"]["total_power_mw"],
+        "area_mm2_at_reference_periphery":
+            result["crimp_at_reference_periphery"]["total_area_um2"] * 1e-6,
+        "periphery_saving": dict(result["periphery_saving"]),
     }

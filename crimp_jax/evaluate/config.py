@@ -13,6 +13,7 @@ from crimp_jax.utils.blocks import (
     check_int,
 )
 from crimp_jax.variation.config import MAX_SIGMA
+from crimp_jax.xbar.periphery import MAX_ADC_BITS, MAX_DAC_BITS
 
 COMPENSATION_CURVES = ("off", "on")
 
@@ -34,6 +35,16 @@ class EvaluateSpec:
       seed: chip i is programmed with fold_in(PRNGKey(seed), i).
       engine: convert to the integer artifact and compare the integer engine with fake-quant.
       compensation: Monte Carlo curves to run: self-compensation 'off' and/or 'on'.
+      adc_bits: ADC resolutions (1..16 bits) to sweep at `periphery_sigmas`, crossbar-faithfully
+        (`crimp_jax.xbar.periphery`; the `adc` block's full scale and read, the `dac` block's
+        bits); the ideal-ADC accuracy is reported next to them. () : no ADC sweep.
+      dac_bits: DAC resolutions (bits per input cycle, 1..16, at most the activation bits) to
+        sweep at `periphery_sigmas` with the `adc` block's bits (which must then be > 0).
+      periphery_sigmas: the sigmas of the ADC and DAC sweeps (compensation 'on' if run, else
+        'off').
+      read_times: read times (seconds after programming, > 0) of a drift sweep at
+        `headline_sigma`, compensation off and on as in `compensation`; the drift exponents
+        come from the `variation` block (drift_nu_mean, drift_nu_std, drift_t0).
     """
 
     chips: int = DEFAULT_CHIPS
@@ -46,6 +57,10 @@ class EvaluateSpec:
     seed: int = 1234
     engine: bool = True
     compensation: tuple = COMPENSATION_CURVES
+    adc_bits: tuple = ()
+    dac_bits: tuple = ()
+    periphery_sigmas: tuple = (0.0,)
+    read_times: tuple = ()
 
     def __post_init__(self):
         check_int("evaluate.chips", self.chips, 0)
@@ -70,3 +85,18 @@ class EvaluateSpec:
             raise ConfigError(f"evaluate.compensation={comp!r}: expected a non-empty subset of "
                               f"{COMPENSATION_CURVES}")
         object.__setattr__(self, "compensation", comp)
+        for name, hi in (("adc_bits", MAX_ADC_BITS), ("dac_bits", MAX_DAC_BITS)):
+            values = tuple(getattr(self, name))
+            for b in values:
+                check_int(f"evaluate.{name} entry", b, 1, hi)
+            object.__setattr__(self, name, values)
+        sig = tuple(self.periphery_sigmas)
+        if not sig:
+            raise ConfigError("evaluate.periphery_sigmas=(): expected at least one sigma")
+        for s in sig:
+            check_float("evaluate.periphery_sigmas entry", s, 0.0, MAX_SIGMA)
+        object.__setattr__(self, "periphery_sigmas", tuple(float(s) for s in sig))
+        times = tuple(self.read_times)
+        for t in times:
+            check_float("evaluate.read_times entry", t, 0.0, lo_open=True)
+        object.__setattr__(self, "read_times", tuple(float(t) for t in times))

@@ -67,3 +67,55 @@ def plot_accuracy_vs_sigma(runs: Sequence[tuple], path, *, headline_sigma=None,
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return str(path)
+
+
+def plot_accuracy_vs_bits(sweep: dict, path, xlabel: str, fp_accuracy=None) -> str:
+    """Writes `path` (PNG): mean accuracy (+/- 1 std over chips) vs swept ADC or DAC bits, one
+    line per sigma, each sigma's ideal-ADC accuracy as a dotted line of the same colour.
+
+    `sweep`: `montecarlo.adc_sweep` / `dac_sweep` of summary.json."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), constrained_layout=True)
+    for i, (skey, per_bits) in enumerate(sweep["accuracy"].items()):
+        bits = sorted(per_bits, key=int)
+        ax.errorbar([int(b) for b in bits], [100 * per_bits[b]["mean"] for b in bits],
+                    yerr=[100 * per_bits[b]["std"] for b in bits], marker=MARKERS[i % 6],
+                    capsize=3, color=f"C{i}", label=f"sigma {skey}")
+        ideal = sweep.get("ideal", {}).get(skey)
+        if ideal:
+            ax.axhline(100 * ideal["mean"], color=f"C{i}", ls=":",
+                       label=f"sigma {skey}, ideal ADCs")
+    if fp_accuracy is not None:
+        ax.axhline(100 * fp_accuracy, color="k", ls="--", lw=1, label="float model")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy (%)")
+    n = next(iter(next(iter(sweep["accuracy"].values())).values()))["n_chips"]
+    ax.set_title(f"accuracy vs {xlabel} ({sweep['curve']}, {n} chips)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
+def plot_accuracy_vs_time(sweep: dict, path, fp_accuracy=None) -> str:
+    """Writes `path` (PNG): mean accuracy (+/- 1 std over chips) vs read time (log scale) per
+    curve (self-compensation off / on). `sweep`: `montecarlo.drift_sweep` of summary.json."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), constrained_layout=True)
+    for curve, per_t in sweep["curves"].items():
+        ts = sorted(per_t, key=float)
+        color = f"C{CURVE_ORDER.index(curve)}" if curve in CURVE_ORDER else None
+        ax.errorbar([float(t) for t in ts], [100 * per_t[t]["mean"] for t in ts],
+                    yerr=[100 * per_t[t]["std"] for t in ts], marker="o", capsize=3,
+                    color=color, label=CURVE_LABELS.get(curve, curve))
+    if fp_accuracy is not None:
+        ax.axhline(100 * fp_accuracy, color="k", ls="--", lw=1, label="float model")
+    ax.set_xscale("log")
+    ax.set_xlabel("read time after programming (s)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"drift: nu ~ N({sweep['nu_mean']:g}, {sweep['nu_std']:g}^2), "
+                 f"t0 = {sweep['t0_s']:g} s, sigma {sweep['sigma']:g}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)

@@ -40,6 +40,13 @@ def conv_int(x, w, strides, padding, impl: str = "im2col"):
         return lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=CONV_DN,
                                         preferred_element_type=jnp.int32)
     kh, kw, cin, cout = w.shape
+    patches = _patches(x, kh, kw, strides, padding)  # (n, ho, wo, kh*kw*cin), order (i, j, cin)
+    return lax.dot_general(patches, w.reshape(kh * kw * cin, cout), (((3,), (0,)), ((), ())),
+                           preferred_element_type=jnp.int32)
+
+
+def _patches(x, kh, kw, strides, padding):
+    """(n, ho, wo, kh*kw*cin) shifted slices of NHWC `x`, feature order (i, j, cin)."""
     (pt, pb), (pl, pr) = padding
     sh, sw = strides
     xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
@@ -47,9 +54,20 @@ def conv_int(x, w, strides, padding, impl: str = "im2col"):
     wo = (xp.shape[2] - kw) // sw + 1
     cols = [xp[:, i:i + (ho - 1) * sh + 1:sh, j:j + (wo - 1) * sw + 1:sw, :]
             for i in range(kh) for j in range(kw)]
-    patches = jnp.concatenate(cols, axis=-1)  # (n, ho, wo, kh*kw*cin), order (i, j, cin)
-    return lax.dot_general(patches, w.reshape(kh * kw * cin, cout), (((3,), (0,)), ((), ())),
-                           preferred_element_type=jnp.int32)
+    return jnp.concatenate(cols, axis=-1)
+
+
+def crossbar_rows(x, kernel_hw, strides, padding):
+    """(n, ho, wo, cin*kh*kw): the inputs a convolution drives on the rows of its layer matrix,
+    in the crossbar view's row order cin*kh*kw + i*kw + j (`crimp_jax.xbar.view`). Exact for
+    any dtype (slices and zero padding only)."""
+    kh, kw = (int(k) for k in kernel_hw)
+    strides = tuple(int(s) for s in strides)
+    padding = tuple(tuple(int(p) for p in pair) for pair in padding)
+    p = _patches(x, kh, kw, strides, padding)
+    cin = x.shape[-1]
+    p = p.reshape(p.shape[:3] + (kh * kw, cin))
+    return jnp.swapaxes(p, -1, -2).reshape(p.shape[:3] + (cin * kh * kw,))
 
 
 def signed_width(bound) -> int:

@@ -42,6 +42,11 @@ class FloatContext:
     images: object
     params: dict  # flat {path: array}
     act: Optional[Callable]
+    xbar: Optional[dict] = None  # {kernel path: ops.CrossbarLayer}: read through the periphery
+
+    def crossbar(self, op):
+        """The layer's `CrossbarLayer` when it is read crossbar-faithfully, else None."""
+        return None if self.xbar is None else self.xbar.get(op["kernel"])
 
     def param(self, path):
         if path not in self.params:
@@ -112,10 +117,11 @@ class Graph:
     def num_classes(self) -> int:
         return int(self.layers[-1]["features"])
 
-    def apply(self, params, images, act: Optional[Callable] = None):
+    def apply(self, params, images, act: Optional[Callable] = None, xbar: Optional[dict] = None):
         """float32 logits of the folded network on uint8 `images`; `act(tap, y)` is called at
-        every quantization point (identity when None)."""
-        fx = FloatContext(images, dict(flatten(params)), act or (lambda tap, y: y))
+        every quantization point (identity when None); the layers in `xbar` ({kernel path:
+        `ops.CrossbarLayer`}) are computed crossbar-faithfully (DACs, ADCs, shift-and-add)."""
+        fx = FloatContext(images, dict(flatten(params)), act or (lambda tap, y: y), xbar)
         env = {}
         for op in self.ops:
             env[op["out"]] = gops.opdef(op["op"]).apply(op, [env[i] for i in op["in"]], fx)

@@ -15,7 +15,11 @@ Each `OpDef` names how the op is
              (value = integer * 2^e) and |integer| bound, emitting one engine step;
   run by the integer engine (`engine`): int32 only;
   counted    by the cost model: `crossbar` ops are the layers the cost model prices (their
-             kernels, `crimp_jax.cost`); the digital ops cost nothing there.
+             kernels, `crimp_jax.cost`); the digital ops cost nothing there;
+  driven     on crossbar rows (`rows`, crossbar ops): the inputs the layer applies to the rows
+             of its layer matrix (a conv's patches in the crossbar view's row order), which the
+             crossbar-faithful product (`crimp_jax.xbar.periphery`: DACs, per-tile ADC reads,
+             shift-and-add) uses in float (Monte Carlo) and in the integer engine alike.
 
 Adding an op is one `register(OpDef(...))` here and its test. The ops and their attributes:
 
@@ -47,7 +51,19 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from crimp_jax.graph.arith import CONV_DN, conv_int, integral, rounding_shift
+from crimp_jax.graph.arith import (
+    CONV_DN,
+    conv_int,
+    crossbar_rows,
+    integral,
+    rounding_shift,
+)
+from crimp_jax.xbar.periphery import (
+    LayerPeriphery,
+    crossbar_product,
+    exact_pow2,
+    input_tiles,
+)
 
 MAX_SHIFT = 30
 
@@ -80,6 +96,23 @@ class OpDef:
     crossbar: bool = False  # a layer on crossbars: kernel quantized/pruned/varied/costed
     keeps_grid: bool = False  # output on the input's quantization grid (no requant needed)
     nonneg: str = "inputs"  # 'always' | 'inputs' (iff all inputs are) | 'never'
+    rows: Optional[Callable] = None  # crossbar ops: (op, x, kernel_shape) -> (..., layer rows)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class CrossbarLayer:
+    """One layer read through its periphery (`crimp_jax.xbar.periphery.crossbar_product`):
+    per-cell read-outs `cells` (slice, polarity, row_tile, xrow, col) in level units (float32,
+    or int32 in the engine), programmed cells `prog` (row_tile, xrow, col), the static
+    `LayerPeriphery`, the ADC bits (int, or traced in a sweep) and, in float, the exponents of
+    the weights (scalar or per column) and of the input."""
+
+    cells: object
+    prog: object
+    periphery: LayerPeriphery
+    adc_bits: object
+    e_w: object = None
+    e_x: object = None
 
 
 REGISTRY: dict = {}
@@ -131,6 +164,31 @@ def _pads_2d(module_padding, in_hw, kernel, strides, path):
                  for p in pads)
 
 
+def _crossbar_mvm(op, x, xl: CrossbarLayer, kernel_shape):
+    """Integer-valued layer input x -> the layer's crossbar-faithful output (no bias)."""
+    rows = opdef(op["op"]).rows(op, x, kernel_shape)
+    _, _, t, r, c = xl.cells.shape
+    y = crossbar_product(input_tiles(rows, t, r), xl.cells, xl.periphery, xl.adc_bits, xl.prog)
+    return y.reshape(rows.shape[:-1] + (c,))
+
+
+def _crossbar_float(op, x, fx, xl: CrossbarLayer):
+    """The fake-quantized layer through its periphery: x = integer * 2^e_x in, float out."""
+    x_int = x * exact_pow2(-jnp.asarray(xl.e_x))  # exact: x is on its tap's grid
+    y = _crossbar_mvm(op, x_int, xl, fx.param(op["kernel"]).shape)
+    return y * exact_pow2(jnp.asarray(xl.e_w) + xl.e_x) + fx.param(op["bias"])
+
+
+def _crossbar_engine(step, x, ex):
+    """The integer engine's crossbar-faithful layer (a step converted with a periphery)."""
+    xs = step["xbar"]
+    lp = LayerPeriphery(**{**xs["periphery"], "place_log2": tuple(xs["periphery"]["place_log2"])})
+    xl = CrossbarLayer(ex.arrays[xs["cells"]].astype(jnp.int32),
+                       ex.arrays[xs["prog"]].astype(jnp.int32), lp, int(xs["adc_bits"]))
+    y = _crossbar_mvm(step, x, xl, ex.arrays[step["w"]].shape)
+    return y + ex.arrays[step["b"]].astype(jnp.int32)
+
+
 def _layer_convert(op, ins, cx, spatial_fn):
     """Shared integer bookkeeping of conv and dense: int8 levels, int32 bias, bound."""
     (v,) = ins
@@ -148,12 +206,15 @@ def _layer_convert(op, ins, cx, spatial_fn):
     acc_bits = cx.check(bound, f"layer {op['name']} accumulator")
     cx.arrays[f"{cx.key}.w"] = q.astype(np.int8)
     cx.arrays[f"{cx.key}.b"] = qb.astype(np.int32)
+    xbar = cx.crossbar_step(op, q, bits, v, bound) if cx.periphery is not None else None
     cx.layers.append({"name": op["name"], "kernel": op["kernel"], "weight_bits": bits,
                       "input_tap": cx.plan.inputs[op["kernel"]],
                       "input_exponent": int(v.e[0]),
                       "weight_exponent": sorted(set(int(x) for x in e_w)),
                       "acc_bits": acc_bits})
     step = _step(op, w=f"{cx.key}.w", b=f"{cx.key}.b")
+    if xbar is not None:
+        step["xbar"] = xbar
     return step, Val(e_w + v.e[0], bound, spatial_fn(v.spatial, step))
 
 
@@ -206,6 +267,9 @@ def _conv_read(module, shape, path):
 
 
 def _conv_apply(op, xs, fx):
+    xl = fx.crossbar(op)
+    if xl is not None:
+        return _crossbar_float(op, xs[0], fx, xl)
     w = fx.param(op["kernel"])
     y = lax.conv_general_dilated(xs[0], w, tuple(op["strides"]), tuple(map(tuple, op["padding"])),
                                  dimension_numbers=CONV_DN)
@@ -224,13 +288,19 @@ def _conv_convert(op, ins, cx):
 
 
 def _conv_engine(step, xs, ex):
+    if "xbar" in step:
+        return _crossbar_engine(step, xs[0], ex)
     y = conv_int(xs[0], ex.arrays[step["w"]].astype(jnp.int32), step["strides"],
                  step["padding"], ex.impl)
     return y + ex.arrays[step["b"]].astype(jnp.int32)
 
 
+def _conv_rows(op, x, kernel_shape):
+    return crossbar_rows(x, kernel_shape[:2], op["strides"], op["padding"])
+
+
 register(OpDef("conv", _conv_apply, _conv_convert, _conv_engine, modules=(nn.Conv,),
-               read_module=_conv_read, crossbar=True, nonneg="never"))
+               read_module=_conv_read, crossbar=True, nonneg="never", rows=_conv_rows))
 
 
 # --- dense -----------------------------------------------------------------------------------
@@ -243,6 +313,9 @@ def _dense_read(module, shape, path):
 
 
 def _dense_apply(op, xs, fx):
+    xl = fx.crossbar(op)
+    if xl is not None:
+        return _crossbar_float(op, xs[0], fx, xl)
     y = lax.dot_general(xs[0], fx.param(op["kernel"]), (((1,), (0,)), ((), ())))
     return y + fx.param(op["bias"])
 
@@ -252,13 +325,16 @@ def _dense_convert(op, ins, cx):
 
 
 def _dense_engine(step, xs, ex):
+    if "xbar" in step:
+        return _crossbar_engine(step, xs[0], ex)
     y = lax.dot_general(xs[0], ex.arrays[step["w"]].astype(jnp.int32),
                         (((1,), (0,)), ((), ())), preferred_element_type=jnp.int32)
     return y + ex.arrays[step["b"]].astype(jnp.int32)
 
 
 register(OpDef("dense", _dense_apply, _dense_convert, _dense_engine, modules=(nn.Dense,),
-               read_module=_dense_read, crossbar=True, nonneg="never"))
+               read_module=_dense_read, crossbar=True, nonneg="never",
+               rows=lambda op, x, kernel_shape: x))
 
 
 # --- batchnorm (read only: folded into the conv/dense before it by the graph builder) --------

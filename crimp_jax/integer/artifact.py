@@ -1,7 +1,8 @@
 """The deployable artifact: integer arrays + a JSON header, in one .npz file (no pickle).
 
 File layout: an npz (zip) holding the integer arrays (int8 weights, int32 biases and shift
-amounts, int32 input mean) plus `__header__`, the UTF-8 JSON header as a uint8 array. The header
+amounts, int32 input mean; with a periphery, int8 cell levels and programmed-cell masks of the
+crossbar-faithful layers, `crimp_jax.integer.convert`) plus `__header__`, the UTF-8 JSON header as a uint8 array. The header
 names the format and version, the engine program (`ops`), per-layer facts (bits, exponents,
 accumulator widths) and the SHA-256 of the arrays (names, dtypes, shapes and bytes in sorted
 order). `load_artifact` refuses a truncated, corrupt or tampered file with a ValueError.

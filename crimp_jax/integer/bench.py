@@ -40,11 +40,13 @@ def engine_throughput(artifact: Artifact, graph, params, qstate, qcfg, images, *
 
 
 def compare_engine(artifact: Artifact, graph, params, qstate, qcfg, images, labels=None, *,
-                   batch_size: int = 500, impl: str = "im2col") -> dict:
+                   batch_size: int = 500, impl: str = "im2col", crossbar=None) -> dict:
     """Engine vs fake-quant on `images`: prediction agreement, exact-logit fraction, largest
-    logit difference (in float units) and, with `labels`, both accuracies."""
+    logit difference (in float units) and, with `labels`, both accuracies. `crossbar`: the
+    fake-quant forward's crossbar hook (`fake_quant_apply`), for an artifact converted with a
+    periphery (its ideal-cell ADC path)."""
     engine = make_engine(artifact, impl)
-    fq = jax.jit(functools.partial(fake_quant_apply, graph, qcfg=qcfg))
+    fq = jax.jit(functools.partial(fake_quant_apply, graph, qcfg=qcfg, crossbar=crossbar))
     scale = 2.0 ** artifact.output_exponent
     agree = exact = correct_e = correct_f = 0
     max_diff = 0.0

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Optional
 
 import jax
 import numpy as np
@@ -38,6 +39,10 @@ from crimp_jax.quant.fake import (
     quantize_biases_int,
     quantize_weights_int,
 )
+from crimp_jax.variation.analog import layer_input, layer_periphery_of
+from crimp_jax.variation.config import VariationSpec
+from crimp_jax.variation.device import layer_cells
+from crimp_jax.xbar.periphery import Periphery, adc_range, adc_step_log2
 
 MAX_ACC_BITS = 31
 MAX_SHIFT = gops.MAX_SHIFT
@@ -56,6 +61,36 @@ class ConvertContext:
     arrays: dict = dataclasses.field(default_factory=dict)
     layers: list = dataclasses.field(default_factory=list)
     key: str = ""
+    periphery: Optional[Periphery] = None  # crossbar-faithful layers (ADC datapath)
+    masks: dict = dataclasses.field(default_factory=dict)
+
+    def crossbar_step(self, op, q, weight_bits, v, bound):
+        """The `xbar` entry of a layer step converted with a periphery: the ideal cells' levels
+        (int8, slice x polarity x row tile x row x column), the programmed cells, the static
+        `LayerPeriphery` and the ADC bits; checks the shift-and-add accumulator's width."""
+        per = self.periphery
+        kernel = op["kernel"]
+        in_bits, signed = layer_input(self.plan, kernel)
+        lp = layer_periphery_of(op["name"], q.shape, per, weight_bits, in_bits, signed)
+        read = layer_cells(q.astype(np.float32), None, per.xbar, VariationSpec(mode=per.mode),
+                           weight_bits, self.masks.get(kernel))
+        cells = np.asarray(read.values)
+        self.arrays[f"{self.key}.cells"] = cells.astype(np.int8 if cells.max() < 128 else np.int32)
+        self.arrays[f"{self.key}.prog"] = np.asarray(read.prog).astype(np.int8)
+        bits = per.adc.bits
+        lo, hi = adc_range(bits, lp.signed_adc)
+        a = adc_step_log2(lp.full_scale_levels(), bits, lp.signed_adc)
+        # |one ADC read| <= min(top code, an ideal tile's largest sum rounded up) * 2^a
+        ps_max = lp.rows * (2 ** lp.dac_bits - 1) * lp.lmax
+        per_read = min(hi << a, ps_max + ((1 << a) >> 1))
+        reads = cells.shape[2] * sum(2 ** p for p in lp.place_log2) * lp.reads_per_cycle
+        worst = per_read * reads * sum(2 ** (k * lp.dac_bits) for k in range(lp.cycles))
+        worst = worst * (2 if signed else 1) + lp.offset * int(np.max(v.bound)) * lp.rows \
+            * cells.shape[2]
+        self.check(np.asarray([worst + int(np.max(bound))], np.int64),
+                   f"layer {op['name']} shift-and-add of ADC codes")
+        return {"cells": f"{self.key}.cells", "prog": f"{self.key}.prog", "adc_bits": bits,
+                "periphery": dataclasses.asdict(lp)}
 
     def shift_array(self, name, shift, what):
         """Stores an int32 shift-amount array, refusing shifts beyond +-MAX_SHIFT."""
@@ -76,14 +111,23 @@ def _quantize(graph, spec, params, qstate):
 
 
 def convert(graph, params, qstate, qcfg, *, model_name: str = "",
-            max_acc_bits: int = MAX_ACC_BITS):
-    """-> Artifact (not yet saved) for the folded `graph` with folded `params` and `qstate`."""
+            max_acc_bits: int = MAX_ACC_BITS, periphery: Optional[Periphery] = None,
+            masks: Optional[dict] = None):
+    """-> Artifact (not yet saved) for the folded `graph` with folded `params` and `qstate`.
+
+    periphery: with finite ADCs (`periphery.adc.bits > 0`), every crossbar layer runs
+    crossbar-faithfully in the engine (DAC cycles, per-tile ADC reads as a rounding shift and a
+    clip, shift-and-add), bit-exact with `fake_quant_apply(..., crossbar=...)` on ideal cells
+    (`crimp_jax.variation.analog`); masks ({kernel path: 0/1}) say which rows are programmed."""
     plan = make_plan(graph, qcfg)
     if plan.spec.scale_mode != "po2":
         raise ValueError(f"quant.scale_mode={plan.spec.scale_mode!r} cannot be deployed: the "
                          "integer engine needs power-of-two scales ('po2')")
     wq, bq, e_taps = jax.device_get(_quantize(graph, plan.spec, params, qstate))
-    cx = ConvertContext(plan, wq, bq, e_taps, Checker(max_acc_bits))
+    if periphery is not None and periphery.adc.ideal:
+        periphery = None  # ideal ADCs: the one-matmul layers compute the same integers
+    cx = ConvertContext(plan, wq, bq, e_taps, Checker(max_acc_bits), periphery=periphery,
+                        masks={k: np.asarray(m, np.float32) for k, m in (masks or {}).items()})
     prog, vals = [], {}
     for i, op in enumerate(graph.ops):
         cx.key = f"op{i}"
@@ -103,6 +147,9 @@ def convert(graph, params, qstate, qcfg, *, model_name: str = "",
               "num_classes": int(e_out.shape[0]), "input_shape": list(graph.input_shape),
               "ops": prog, "output": last, "output_exponent": e_min, "layers": cx.layers,
               "max_acc_bits": max_acc_bits, "acc_widths": cx.check.widths,
+              "periphery": None if periphery is None else {
+                  "adc": dataclasses.asdict(periphery.adc), "dac": dataclasses.asdict(periphery.dac),
+                  "mode": periphery.mode},
               "quant": {"per_channel": plan.spec.per_channel,
                         "act_bits": dict(plan.abits), "weight_bits": dict(plan.wbits)}}
     return Artifact(header, cx.arrays)

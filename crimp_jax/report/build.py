@@ -24,6 +24,8 @@ SECTIONS = (  # (heading, table function, figure functions, what a missing figur
      "per-epoch test accuracy in metrics.jsonl"),
     ("Monte Carlo robustness", tables.montecarlo_section, (figures.accuracy_vs_sigma,),
      "'montecarlo' curves"),
+    ("Analog periphery and drift", tables.periphery_section, (figures.periphery_sweeps,),
+     "'montecarlo' ADC, DAC or drift sweeps"),
     ("Sparsity", tables.sparsity_section, (figures.sparsity_per_layer,),
      "per-layer 'prune' rows"),
     ("Crossbars", tables.crossbars_section, (figures.crossbar_occupancy,),

@@ -222,3 +222,26 @@ def training_curves(runs: Sequence[Run], out: Path) -> list:
     ax.legend(fontsize=8, loc="lower right")
     return [(_save(fig, out / "training_curves.png"),
              "Test accuracy (solid) and train accuracy (dotted) after each epoch, per stage.")]
+
+
+def periphery_sweeps(runs: Sequence[Run], out: Path) -> list:
+    """Per run: accuracy vs ADC bits, vs DAC bits and vs read time
+    (`crimp_jax.evaluate.plot`, the figures each run writes too)."""
+    from crimp_jax.evaluate.plot import plot_accuracy_vs_bits, plot_accuracy_vs_time
+
+    files = []
+    for r in runs:
+        mc = r.get("montecarlo") or {}
+        fp = r.summary.fp_accuracy
+        for kind, label in (("adc_sweep", "ADC bits"), ("dac_sweep", "DAC bits per input cycle")):
+            if mc.get(kind):
+                path = out / f"accuracy_vs_{kind.split('_')[0]}_bits_{r.slug}.png"
+                plot_accuracy_vs_bits(mc[kind], path, label, fp)
+                files.append((path.name, f"{r.name}: accuracy vs {label} (mean over chips, "
+                              "+/- 1 std; dotted: ideal ADCs)."))
+        if mc.get("drift_sweep"):
+            path = out / f"accuracy_vs_time_{r.slug}.png"
+            plot_accuracy_vs_time(mc["drift_sweep"], path, fp)
+            files.append((path.name, f"{r.name}: accuracy vs read time after programming, "
+                          "self-compensation off and on."))
+    return files

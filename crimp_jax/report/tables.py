@@ -202,3 +202,61 @@ def cost_section(runs: Sequence[Run]) -> str:
             + "\nComputing power and area: crossbars, ADCs, DACs, sample & hold, shift & add, "
               "scale multipliers and alignment units (crimp_jax/cost; buffers and eDRAM not "
               "counted).\n" + missing_note(runs, have, "'cost'"))
+
+
+def periphery_section(runs: Sequence[Run]) -> str:
+    """ADC/DAC-bit sweeps (accuracy next to ideal ADCs, the periphery's power and area saving)
+    and drift sweeps (accuracy vs read time, compensation off and on)."""
+    out = []
+    rows = []
+    for r in runs:
+        mc = r.get("montecarlo") or {}
+        for kind in ("adc_sweep", "dac_sweep"):
+            sw = mc.get(kind)
+            if not sw:
+                continue
+            for skey, per_bits in sw["accuracy"].items():
+                ideal = (sw.get("ideal") or {}).get(skey, {}).get("mean")
+                for b in sorted(per_bits, key=int):
+                    s = per_bits[b]
+                    cost = (sw.get("cost") or {}).get(b) or {}
+                    saving = cost.get("periphery_saving", {})
+                    delta = NA if ideal is None else f"{100.0 * (s['mean'] - ideal):+.2f}"
+                    rows.append([r.name, kind.split("_")[0].upper(), b, skey,
+                                 num(s["n_chips"]), pct(s["mean"]), pct(s["std"]), pct(ideal),
+                                 delta, num(saving.get("power_x"), "{:.2f}x"),
+                                 num(saving.get("area_x"), "{:.2f}x")])
+            if kind == "adc_sweep":
+                within = ", ".join(f"sigma {k}: {v if v is not None else 'none swept'}"
+                                   for k, v in sw["within_0.5_points"].items())
+                out.append(f"- {r.name}: fewest ADC bits within 0.5 points of ideal ADCs "
+                           f"({sw['curve']}, {sw['dac_bits']}-bit DACs, {sw['read']} reads, "
+                           f"full scale {sw['full_scale']:g}): {within}\n")
+    if rows:
+        out.insert(0, table(["run", "swept", "bits", "sigma", "chips", "mean", "std",
+                             "ideal ADCs", "- ideal (points)", "periphery power saving",
+                             "area saving"], rows))
+        out.insert(1, "\nperiphery saving: power (area) of the deployed design with 8-bit ADCs "
+                      "and 1-bit DACs over that with the swept resolution "
+                      "(`crimp_jax/cost/components.json`).\n\n")
+    drows = []
+    for r in runs:
+        d = (r.get("montecarlo") or {}).get("drift_sweep")
+        if not d:
+            continue
+        for curve, per_t in d["curves"].items():
+            for t in sorted(per_t, key=float):
+                s = per_t[t]
+                drows.append([r.name, f"{curve} ({CURVE_LABELS.get(curve, curve)})", t,
+                              f"{d['sigma']:g}", num(s["n_chips"]), pct(s["mean"]),
+                              pct(s["std"]), pct(s["min"])])
+    if drows:
+        out.append("\n" + table(["run", "curve", "read time (s)", "sigma", "chips", "mean",
+                                 "std", "min"], drows))
+        out.append("\nDrift: G(t) = G(t0) (t / t0)^(-nu), nu per cell (`variation` drift "
+                   "fields); compensation gains are computed from an all-ones read at the read "
+                   "time.\n")
+    if not out:
+        return "_No run has periphery sweeps (summary.json 'montecarlo.adc_sweep', " \
+               "'dac_sweep' or 'drift_sweep')._\n"
+    return "".join(out)

@@ -326,16 +326,20 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
         save_summary(workdir, summary, config, t_start, final=False)
         if run.evaluate.engine and summary["quant"]["scale"] == "po2":
             cmp = analysis.integer_deploy(workdir, model_name, graph, p, qs, run.quant,
-                                          test_np)
+                                          test_np, analysis.periphery_of(run), masks)
             summary["accuracy"].update(integer_engine=cmp["engine_accuracy"],
                                        engine_agreement=cmp["agreement"],
                                        engine_exact_logits=cmp["exact_logits"],
                                        max_logit_diff=cmp["max_abs_logit_diff"])
+            if cmp["crossbar_faithful"]:  # the engine runs the ADC datapath (adc.bits > 0)
+                summary["accuracy"]["fake_quant_adc"] = cmp["fake_quant_accuracy"]
             summary["integer_artifact"] = cmp["artifact"]
             save_summary(workdir, summary, config, t_start, final=False)
         if run.evaluate.chips > 0:
-            summary["montecarlo"] = analysis.monte_carlo(run, graph, p, qs, masks, test_np,
-                                                         workdir, fp_acc)
+            summary["montecarlo"] = analysis.monte_carlo(
+                run, graph, p, qs, masks, test_np, workdir, fp_acc,
+                cost_at=lambda a, d: analysis.periphery_cost(analysis.cost_report(
+                    run, p, masks, summary["quant"]["scale"], bits, adc_bits=a, dac_bits=d)))
     else:
         writer.close()
         summary["cost"] = analysis.cost_report(run, state.params["params"], None, "float", bits)

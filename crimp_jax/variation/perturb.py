@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from crimp_jax.quant.numerics import pow2
 from crimp_jax.utils.paths import flatten, unflatten
 from crimp_jax.variation.config import VariationSpec, variation_spec
-from crimp_jax.variation.device import layer_effective
+from crimp_jax.variation.device import layer_cells, layer_effective
 from crimp_jax.xbar.config import layer_bits, xbar_spec
 
 
@@ -41,7 +41,7 @@ def chip_key(seed_key, chip_index):
 
 
 def perturb(qe: Mapping[str, tuple], key, vcfg, spec, bits, masks: Mapping | None = None, *,
-            sigma=None, read_key=None, scale_mode: str = "po2") -> dict:
+            sigma=None, read_key=None, scale_mode: str = "po2", read_time=None) -> dict:
     """One chip's effective float kernels, differentiable w.r.t. q (and e) by straight-through.
 
     The one way a chip is programmed: training (a fresh chip per step) and Monte Carlo (chip i
@@ -64,6 +64,7 @@ def perturb(qe: Mapping[str, tuple], key, vcfg, spec, bits, masks: Mapping | Non
       sigma: optional traced override of vcfg.sigma (sweeps and sigma ramps compile once).
       read_key: optional key of the per-inference read noise (default: derived from `key`).
       scale_mode: how 2^e is formed ('po2' exact, 'float' exp2; `crimp_jax.quant.numerics.pow2`).
+      read_time: optional traced override of vcfg.read_time (drift sweeps compile once).
 
     Returns:
       {path: float32 kernel}; with ideal devices (and no sigma override) exactly q*mask * 2^e.
@@ -76,16 +77,34 @@ def perturb(qe: Mapping[str, tuple], key, vcfg, spec, bits, masks: Mapping | Non
         mask = masks.get(path)
         scale = pow2(e, scale_mode)
         q_const = jax.lax.stop_gradient(q)
-        if sigma is None and vspec.is_ideal:
+        if sigma is None and read_time is None and vspec.is_ideal:
             eff, ratio = (q_const if mask is None else q_const * mask), 1.0
         else:
             pid = path_id(path)
             rkey = None if read_key is None else jax.random.fold_in(read_key, pid)
             eff, ratio = layer_effective(q, jax.random.fold_in(key, pid), spec, vspec,
-                                         layer_bits(bits, path), mask, sigma, rkey)
+                                         layer_bits(bits, path), mask, sigma, rkey, read_time)
             ratio = jax.lax.stop_gradient(ratio)
         additive = jax.lax.stop_gradient(eff - q_const * ratio)
         out[path] = (q * ratio + additive) * scale
+    return out
+
+
+def read_chip(qe: Mapping[str, tuple], key, vcfg, spec, bits, masks: Mapping | None = None, *,
+              sigma=None, read_key=None, read_time=None) -> dict:
+    """One chip's cells per layer, {path: (values, programmed)} (`device.layer_cells`), for the
+    crossbar-faithful product: the same chip `perturb` programs with the same arguments (same
+    per-layer keys), read cell by cell instead of recombined into an effective kernel."""
+    vspec: VariationSpec = variation_spec(vcfg)
+    spec = xbar_spec(spec)
+    masks = {} if masks is None else masks
+    out = {}
+    for path, (q, _) in qe.items():
+        pid = path_id(path)
+        rkey = None if read_key is None else jax.random.fold_in(read_key, pid)
+        r = layer_cells(q, jax.random.fold_in(key, pid), spec, vspec, layer_bits(bits, path),
+                        masks.get(path), sigma, rkey, read_time)
+        out[path] = (r.values, r.prog)
     return out
 
 
@@ -104,4 +123,4 @@ def draw_keys(key, num_draws: int):
     return jax.vmap(lambda d: jax.random.fold_in(key, d))(jnp.arange(num_draws))
 
 
-__all__ = ["path_id", "chip_key", "perturb", "replace_kernels", "draw_keys"]
+__all__ = ["path_id", "chip_key", "perturb", "read_chip", "replace_kernels", "draw_keys"]

@@ -1,0 +1,78 @@
+"""A chip read crossbar-faithfully: per-cell read-outs through DACs, ADCs and shift-and-add.
+
+`crossbar_reader(graph, plan, periphery, reads)` returns the `crossbar(wq, e_x)` hook of
+`crimp_jax.quant.fake_quant_apply`: for every crossbar layer a `graph.ops.CrossbarLayer` of the
+cells `reads(wq)` gives ({kernel path: (values, programmed)}: one chip's cells after the
+device stages, `perturb.read_chip`, or the ideal levels, `ideal_reads`) and the layer's static `LayerPeriphery`. The integer converter
+builds the same `LayerPeriphery` from the same function (`layer_periphery_of`), so the
+fake-quantized ADC path and the integer engine's crossbar mode describe one datapath.
+"""
+
+from __future__ import annotations
+
+from crimp_jax.graph.ops import CrossbarLayer
+from crimp_jax.variation.config import VariationSpec
+from crimp_jax.variation.device import layer_cells
+from crimp_jax.xbar.cells import max_level
+from crimp_jax.xbar.config import num_slices
+from crimp_jax.xbar.periphery import LayerPeriphery, Periphery, layer_periphery
+from crimp_jax.xbar.view import tile_geometry
+
+PIXEL_BITS = 8  # |uint8 pixel - integer mean| <= 255: the first layers' signed inputs
+
+
+def layer_input(plan, kernel: str) -> tuple:
+    """(magnitude bits, signed) of a crossbar layer's input: its tap's activation bits
+    (unsigned), or the centred pixels (8 bits, signed)."""
+    tap = plan.inputs[kernel]
+    return (PIXEL_BITS, True) if tap is None else (plan.abits[tap], False)
+
+
+def layer_periphery_of(name: str, kernel_shape, per: Periphery, weight_bits: int, in_bits: int,
+                       signed: bool) -> LayerPeriphery:
+    """The static periphery facts of one layer (cell layout as `device.cell_levels`)."""
+    spec = per.xbar
+    if per.mode == "cell":
+        place = tuple(s * spec.bits_per_cell for s in range(num_slices(spec, weight_bits)))
+        lmax = max_level(spec)
+    else:
+        place = (0,)
+        lmax = 2 ** (weight_bits - 1) - 1 if spec.differential else 2 ** weight_bits - 1
+    offset = 0 if spec.differential else 2 ** (weight_bits - 1)
+    return layer_periphery(name, tile_geometry(kernel_shape, spec), lmax, place,
+                           spec.differential, offset, in_bits, signed, per.adc, per.dac)
+
+
+def ideal_reads(per: Periphery, bits, masks=None):
+    """reads(wq) of an ideal chip: every cell reads its intended level (no random draw)."""
+    vspec = VariationSpec(mode=per.mode)
+    masks = masks or {}
+
+    def reads(wq):
+        out = {}
+        for k, (q, _) in wq.items():
+            r = layer_cells(q, None, per.xbar, vspec, bits[k], masks.get(k))
+            out[k] = (r.values, r.prog)
+        return out
+
+    return reads
+
+
+def crossbar_reader(graph, plan, per: Periphery, reads, adc_bits=None):
+    """The `crossbar(wq, e_x)` hook of `fake_quant_apply` (see module docstring); `adc_bits`:
+    optional traced override of `per.adc.bits` (an ADC sweep compiles once)."""
+    bits = per.adc.bits if adc_bits is None else adc_bits
+
+    def crossbar(wq, e_x):
+        cells = reads(wq)
+        out = {}
+        for op in graph.layers:
+            k = op["kernel"]
+            q, e = wq[k]
+            lp = layer_periphery_of(op["name"], q.shape, per, plan.wbits[k],
+                                    *layer_input(plan, k))
+            values, prog = cells[k]
+            out[k] = CrossbarLayer(values, prog, lp, bits, e, e_x[k])
+        return out
+
+    return crossbar

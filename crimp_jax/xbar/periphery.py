@@ -1,0 +1,288 @@
+"""The analog periphery of a crossbar: row DACs, column ADCs, and the crossbar-faithful product.
+
+A crossbar layer computes y[m, col] = sum_row x[m, row] * W[row, col] with W stored in cells
+(`xbar.cells`: slices s of `bits_per_cell` bits with place value 2^(s*bpc), two polarity arrays
+or one offset array) on row tiles of `rows_per_tile` rows (`xbar.view`). The periphery:
+
+  DAC     an unsigned integer input x of `in_bits` bits is applied in K = ceil(in_bits / d)
+          input cycles of d = `dac.bits` bits (d = 1: bit-serial, ISAAC-style):
+          x = sum_k 2^(k*d) x_k, x_k in [0, 2^d - 1]. A signed input (the centred pixels of the
+          first layer) is applied as two unsigned passes, its positive and negative parts.
+  ADC     per cycle, row tile, slice, polarity and column, the analog partial sum
+          ps = sum_{xrow} x_k * g (g: the cell's read-out in level units; an integer for an
+          ideal cell) is digitised by a `adc.bits`-bit ADC with a power-of-two step 2^a:
+          code = clip(round(ps / 2^a), lo, hi) (ties to even), read back as code * 2^a. The step is the
+          smallest 2^a (a >= 0) whose top code covers the full scale
+          FS = adc.full_scale * rows * (2^d - 1) * L (rows: the rows a tile drives,
+          min(rows_per_tile, layer rows); L: the top cell level), so full_scale = 1 ('max')
+          never clips an ideal cell and an ADC with enough bits (2^b - 1 >= FS) is lossless;
+          full_scale < 1 clips the top of the range for a finer step.
+          adc.read = 'polarity': each polarity array's column current is read by an unsigned
+          ADC (codes [0, 2^b - 1]); 'differential': the difference of the two arrays' currents
+          is read by a signed ADC (codes [-(2^(b-1) - 1), 2^(b-1) - 1]).
+  S+A     shift-and-add: y = sum_tiles sum_k 2^(k*d) sum_s 2^(s*bpc) (code_+ - code_-) * 2^a
+          (offset storage: minus offset * sum_row x over programmed rows, digitally).
+
+With `adc.bits = 0` (ideal ADCs) none of this runs: the layer is one matmul with the effective
+kernel (`variation.device`), which equals the product above whenever no ADC rounds or clips.
+
+The same function computes the float (fake-quantized, Monte Carlo) and the int32 (integer engine)
+product: with ideal cells every partial sum is an integer, a power-of-two ADC step is a rounding
+shift and a clip, and the two agree bit for bit (tests/test_periphery.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+
+from crimp_jax.utils.blocks import (
+    ConfigError,
+    check_choice,
+    check_float,
+    check_int,
+    parse_block,
+)
+
+READS = ("polarity", "differential")
+MAX_ADC_BITS = 16
+MAX_DAC_BITS = 16
+_MAX_STEP_LOG2 = 48  # ADC steps searched up to 2^48 (far above any partial sum)
+
+
+@dataclasses.dataclass(frozen=True)
+class AdcSpec:
+    """Column ADCs (the `adc` block).
+
+    Attributes:
+      bits: ADC resolution, 0..16; 0: ideal ADCs (no quantization of partial sums; today's
+        one-matmul path, bit for bit). 'differential' reads need >= 2 (a sign bit).
+      full_scale: the ADC full scale as a fraction of the largest partial sum an ideal tile
+        can produce (rows x (2^dac.bits - 1) x top level), in (0, 1]; 1.0 ('max') never clips
+        an ideal cell, smaller values clip for a finer step.
+      read: 'polarity' (one unsigned ADC read per polarity array) or 'differential' (one
+        signed read of the two arrays' current difference).
+    """
+
+    bits: int = 0
+    full_scale: float = 1.0
+    read: str = "polarity"
+
+    def __post_init__(self):
+        check_int("adc.bits", self.bits, 0, MAX_ADC_BITS)
+        check_float("adc.full_scale", self.full_scale, 0.0, 1.0, lo_open=True)
+        check_choice("adc.read", self.read, READS)
+        if self.read == "differential" and self.bits == 1:
+            raise ConfigError("adc.bits=1 with adc.read='differential': a signed ADC needs >= 2 "
+                              "bits (a sign bit); use bits >= 2 or read='polarity'")
+
+    @property
+    def ideal(self) -> bool:
+        return self.bits == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DacSpec:
+    """Row DACs (the `dac` block).
+
+    Attributes:
+      bits: bits applied per input cycle, 1..16 (1 = bit-serial, ISAAC); at most the
+        activation bits of every crossbar layer's input. Used when adc.bits > 0.
+    """
+
+    bits: int = 1
+
+    def __post_init__(self):
+        check_int("dac.bits", self.bits, 1, MAX_DAC_BITS)
+
+
+def adc_spec(cfg) -> AdcSpec:
+    return parse_block(cfg, AdcSpec, "adc")
+
+
+def dac_spec(cfg) -> DacSpec:
+    return parse_block(cfg, DacSpec, "dac")
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerPeriphery:
+    """Static facts of one layer's crossbar-faithful product (hashable, plain Python)."""
+
+    name: str
+    in_bits: int  # magnitude bits of the layer input
+    signed_input: bool  # the input may be negative (centred pixels): two unsigned passes
+    dac_bits: int
+    rows: int  # rows one tile drives: min(rows_per_tile, layer rows)
+    n_rows: int  # rows of the layer matrix (the last tile drives the remainder)
+    lmax: int  # top cell level
+    place_log2: tuple  # per slice: log2 of its place value
+    differential: bool  # two polarity arrays (else one offset array)
+    offset: int  # offset-storage constant (0 for differential)
+    read: str
+    full_scale: float
+
+    @property
+    def cycles(self) -> int:
+        return math.ceil(self.in_bits / self.dac_bits)
+
+    @property
+    def signed_adc(self) -> bool:
+        return self.differential and self.read == "differential"
+
+    @property
+    def reads_per_cycle(self) -> int:
+        """ADC reads (matmuls) per cycle and slice: 2 polarity reads or 1 difference read."""
+        return 2 if self.differential and not self.signed_adc else 1
+
+    def full_scale_levels(self) -> float:
+        """FS: adc.full_scale x the largest partial sum of an ideal tile."""
+        return self.full_scale * self.rows * (2 ** self.dac_bits - 1) * self.lmax
+
+    @property
+    def flop_multiple(self) -> int:
+        """MACs of this product / MACs of one plain matmul of the layer: input passes (2 for a
+        signed input) x input cycles x slices x reads per slice (tiles only split the rows)."""
+        return ((2 if self.signed_input else 1) * self.cycles * len(self.place_log2)
+                * self.reads_per_cycle)
+
+
+def layer_periphery(name, geometry, lmax, place_log2, differential, offset, in_bits,
+                    signed_input, adc: AdcSpec, dac: DacSpec) -> LayerPeriphery:
+    """The `LayerPeriphery` of a layer; refuses a DAC wider than the layer's input."""
+    if dac.bits > in_bits:
+        raise ConfigError(f"dac.bits={dac.bits}: wider than the {in_bits}-bit input of layer "
+                          f"{name!r}; expected dac.bits <= {in_bits} (the activation bits)")
+    return LayerPeriphery(name, int(in_bits), bool(signed_input), dac.bits,
+                          min(geometry.rows_per_tile, geometry.n_rows), geometry.n_rows, int(lmax),
+                          tuple(int(p) for p in place_log2), bool(differential), int(offset),
+                          adc.read, float(adc.full_scale))
+
+
+def exact_pow2(e):
+    """2^e as float32 for integral e (python int or traced), exact (`jnp.exp2` is not on every
+    backend)."""
+    return jnp.ldexp(jnp.float32(1.0), jnp.asarray(e).astype(jnp.int32))
+
+
+def adc_range(bits, signed: bool):
+    """(lo, hi) codes of a `bits`-bit ADC (python ints, or float arrays for traced bits)."""
+    if isinstance(bits, int):
+        hi = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1
+    else:
+        b = jnp.asarray(bits, jnp.float32)
+        hi = exact_pow2(b - 1.0 if signed else b) - 1.0
+    return -hi if signed else 0 * hi, hi
+
+
+def adc_step_log2(full_scale_levels: float, bits, signed: bool):
+    """a: the smallest a >= 0 with hi * 2^a >= FS (hi: the top code). Exact for traced bits too
+    (a count over candidate steps, no logarithm)."""
+    _, hi = adc_range(bits, signed)
+    if isinstance(bits, int):
+        a = 0
+        while hi * 2 ** a < full_scale_levels:
+            a += 1
+        return a
+    steps = exact_pow2(jnp.arange(_MAX_STEP_LOG2))
+    return jnp.sum(hi * steps < full_scale_levels).astype(jnp.float32)
+
+
+def adc_read(ps, a, lo, hi):
+    """code * 2^a with code = clip(round(ps / 2^a), lo, hi), ties to even: one ADC conversion.
+
+    Ties to even, not half up: an ideal cell's partial sum is an integer, so with a step of 2
+    half the reads are exact ties, and rounding them all up biased every layer upwards (measured
+    on the quickstart model, 4-bit DACs, 13-bit differential ADCs, sigma 0: 36.80% half up
+    against 46.00% ideal). int32 `ps` with a python int `a`: a rounding arithmetic shift, the
+    tie correction and a clip (integer only). Float `ps`: the same values (exact: ps is an
+    integer for ideal cells, 2^a a power of two)."""
+    if jnp.issubdtype(ps.dtype, jnp.integer):
+        if a == 0:
+            return jnp.clip(ps, lo, hi)
+        half = 1 << (a - 1)
+        code = jnp.right_shift(ps + half, a)
+        tie = (ps & ((1 << a) - 1)) == half
+        code = code - (tie & ((code & 1) == 1)).astype(code.dtype)
+        return jnp.left_shift(jnp.clip(code, lo, hi), a)
+    step = exact_pow2(a)
+    return jnp.clip(jnp.round(ps / step), lo, hi) * step
+
+
+def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog):
+    """y (M, C) of unsigned integer inputs x (M, T, R) on cells (S, P, T, R, C)."""
+    integer = jnp.issubdtype(x.dtype, jnp.integer)
+    s, p, t, r, c = cells.shape
+    if lp.signed_adc:
+        cells, p = cells[:, :1] - cells[:, 1:], 1  # the differential current
+    sign = [1, -1] if p == 2 else [1]
+    rhs = jnp.transpose(cells, (2, 3, 0, 1, 4)).reshape(t, r, s * p * c)  # (T, R, S*P*C)
+    xt = jnp.transpose(x, (1, 0, 2))  # (T, M, R)
+    lo, hi = adc_range(adc_bits, lp.signed_adc)
+    a = adc_step_log2(lp.full_scale_levels(), adc_bits, lp.signed_adc)
+    acc_type = jnp.int32 if integer else jnp.float32
+    weight = jnp.asarray([sg * 2 ** pl for pl in lp.place_log2 for sg in sign], acc_type)
+    base = 2 ** lp.dac_bits
+
+    full, last = divmod(lp.n_rows, r)  # whole tiles, rows of a partial last tile
+    parts = [(slice(0, full), r)] if full else []
+    if last:  # the last tile drives only its rows: no product over the zero padding
+        parts.append((slice(full, full + 1), last))
+
+    def cycle(k, acc):
+        if integer:
+            digit = jnp.right_shift(xt, k * lp.dac_bits) & (base - 1)
+        else:
+            digit = jnp.mod(jnp.floor(xt / exact_pow2(k * lp.dac_bits)), base)
+        codes = 0
+        for tiles, rows in parts:
+            ps = jax.lax.dot_general(digit[tiles, :, :rows], rhs[tiles, :rows],
+                                     (((2,), (1,)), ((0,), (0,))),
+                                     preferred_element_type=acc_type)  # (T, M, S*P*C)
+            codes = codes + jnp.sum(adc_read(ps, a, lo, hi), axis=0)
+        y = jnp.einsum("mqc,q->mc", codes.reshape(-1, s * p, c), weight,
+                       preferred_element_type=acc_type)
+        if integer:
+            return acc + jnp.left_shift(y, k * lp.dac_bits)
+        return acc + y * exact_pow2(k * lp.dac_bits)
+
+    y = jax.lax.fori_loop(0, lp.cycles, cycle, jnp.zeros((x.shape[0], c), acc_type))
+    if lp.offset:  # offset storage: the constant offset is subtracted digitally
+        xsum = jnp.einsum("mtr,trc->mc", x, prog.astype(x.dtype), preferred_element_type=acc_type)
+        y = y - lp.offset * xsum
+    return y
+
+
+def crossbar_product(x, cells, lp: LayerPeriphery, adc_bits, prog=None):
+    """The crossbar-faithful y (M, C) of integer-valued inputs x (M, T, R) (row tiles of the
+    layer matrix rows, zero-padded) and per-cell read-outs `cells` (S, P, T, R, C) in level
+    units (see module docstring). `x` and `cells` both int32 (integer engine: int32 result) or
+    both float32. `adc_bits`: a python int, or a traced float scalar (a sweep compiles once).
+    `prog` (T, R, C) 0/1: programmed cells, needed for offset storage."""
+    if lp.offset and prog is None:
+        raise ValueError(f"layer {lp.name!r}: offset storage needs the programmed-cell mask")
+    if lp.signed_input:
+        zero = jnp.zeros((), x.dtype)
+        return (_unsigned_product(jnp.maximum(x, zero), cells, lp, adc_bits, prog)
+                - _unsigned_product(jnp.maximum(-x, zero), cells, lp, adc_bits, prog))
+    return _unsigned_product(x, cells, lp, adc_bits, prog)
+
+
+def input_tiles(rows, n_row_tiles: int, rows_per_tile: int):
+    """(..., n_rows) crossbar-row inputs -> (M, T, R): flattened, zero-padded to whole tiles."""
+    m = rows.reshape(-1, rows.shape[-1])
+    pad = n_row_tiles * rows_per_tile - m.shape[-1]
+    return jnp.pad(m, ((0, 0), (0, pad))).reshape(m.shape[0], n_row_tiles, rows_per_tile)
+
+
+@dataclasses.dataclass(frozen=True)
+class Periphery:
+    """What a crossbar-faithful read needs besides the cells: ADCs, DACs, the crossbar and the
+    cell mode ('cell': bit-sliced cells; 'weight': one multi-level cell per weight)."""
+
+    adc: AdcSpec
+    dac: DacSpec
+    xbar: object  # XbarSpec
+    mode: str = "cell"

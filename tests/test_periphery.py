@@ -1,0 +1,323 @@
+"""The crossbar-faithful product (DACs, ADCs, shift-and-add) against an independent NumPy
+reference; the integer engine's crossbar mode bit-exact with the fake-quantized ADC path;
+adc.bits = 0 is today's path; the periphery's bad-input errors."""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from crimp_jax.config import base_config, parse_config
+from crimp_jax.integer import convert, engine_apply, make_engine
+from crimp_jax.integer.engine import device_arrays
+from crimp_jax.quant import fake_quant_apply, init_quant_state, make_plan
+from crimp_jax.utils.blocks import ConfigError
+from crimp_jax.variation import VariationSpec, layer_cells
+from crimp_jax.variation.analog import crossbar_reader, ideal_reads
+from crimp_jax.xbar import XbarSpec, tile_geometry
+from crimp_jax.xbar.periphery import (
+    AdcSpec,
+    DacSpec,
+    Periphery,
+    adc_step_log2,
+    crossbar_product,
+    input_tiles,
+)
+from tests.test_integer_engine import _random_folded, float_dtypes_in_jaxpr
+
+
+def reference_product(x, q, rows, bpc, weight_bits, in_bits, dac_bits, adc_bits, full_scale,
+                      read, differential=True, cell_gain=None):
+    """y = x @ q read the way a crossbar periphery reads it, with explicit loops over row tiles,
+    input cycles, slices and polarities (float64 NumPy; independent of crimp_jax).
+
+    x: (M, K) integers (may be negative: two unsigned passes); q: (K, N) signed integers;
+    cell_gain: optional (S, P, K, N) multiplicative factor per cell (non-ideal cells)."""
+    m, k = x.shape
+    n = q.shape[1]
+    lmax = 2 ** bpc - 1
+    slices = -(-(weight_bits - 1 if differential else weight_bits) // bpc)
+    offset = 0 if differential else 2 ** (weight_bits - 1)
+    # cells[s, p, row, col]
+    if differential:
+        mags = [np.maximum(q, 0), np.maximum(-q, 0)]
+    else:
+        mags = [q + offset]
+    cells = np.zeros((slices, len(mags), k, n))
+    for p, mag in enumerate(mags):
+        for s in range(slices):
+            cells[s, p] = (mag // (2 ** (bpc * s))) % 2 ** bpc
+    if cell_gain is not None:
+        cells = cells * cell_gain
+    used = min(rows, k)
+    fs = full_scale * used * (2 ** dac_bits - 1) * lmax
+    signed_adc = differential and read == "differential"
+    top = 2 ** (adc_bits - 1) - 1 if signed_adc else 2 ** adc_bits - 1
+    a = 0
+    while top * 2 ** a < fs:
+        a += 1
+    lo = -top if signed_adc else 0
+
+    def adc(v):
+        return np.clip(np.round(v / 2 ** a), lo, top) * 2 ** a  # NumPy rounds ties to even
+
+    def unsigned(xu):
+        y = np.zeros((m, n))
+        cycles = -(-in_bits // dac_bits)
+        for t0 in range(0, k, rows):
+            tile = slice(t0, min(t0 + rows, k))
+            for c in range(cycles):
+                digit = (xu[:, tile] // 2 ** (c * dac_bits)) % 2 ** dac_bits
+                for s in range(slices):
+                    if signed_adc:
+                        ps = digit @ (cells[s, 0, tile] - cells[s, 1, tile])
+                        y += adc(ps) * 2 ** (c * dac_bits) * 2 ** (s * bpc)
+                        continue
+                    for p in range(len(mags)):
+                        sign = -1 if p == 1 else 1
+                        ps = digit @ cells[s, p, tile]
+                        y += sign * adc(ps) * 2 ** (c * dac_bits) * 2 ** (s * bpc)
+        if offset:
+            y -= offset * xu.sum(axis=1, keepdims=True)
+        return y
+
+    return unsigned(np.maximum(x, 0)) - unsigned(np.maximum(-x, 0))
+
+
+SETTINGS = [  # rows, cols, bpc, weight bits, in bits, signed, dac, adc, full scale, read, diff
+    (16, 8, 2, 8, 8, False, 1, 5, 1.0, "polarity", True),
+    (16, 8, 2, 8, 8, True, 2, 6, 1.0, "polarity", True),
+    (12, 8, 1, 4, 4, False, 1, 3, 1.0, "differential", True),
+    (32, 4, 2, 6, 6, False, 3, 4, 0.25, "polarity", True),  # clipping
+    (10, 8, 4, 8, 8, False, 4, 6, 0.5, "differential", True),  # clipping, signed ADC
+    (16, 8, 2, 5, 4, False, 2, 5, 1.0, "polarity", False),  # offset storage
+    (64, 8, 2, 8, 8, False, 1, 16, 1.0, "polarity", True),  # lossless: equals x @ q
+]
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_crossbar_product_equals_numpy_reference(setting):
+    rows, cols, bpc, wb, ib, signed, dac, adc, fs, read, diff = setting
+    rng = np.random.default_rng(rows * 7 + wb)
+    k, n, m = 37, 11, 6  # 37 rows: a partial last tile
+    qmax = 2 ** (wb - 1) - 1
+    q = rng.integers(-qmax, qmax + 1, (k, n))
+    xmax = 2 ** ib - 1
+    x = rng.integers(-xmax if signed else 0, xmax + 1, (m, k))
+    spec = XbarSpec(rows=rows, cols=cols, bits_per_cell=bpc, differential=diff)
+    per = Periphery(AdcSpec(bits=adc, full_scale=fs, read=read), DacSpec(bits=dac), spec)
+    from crimp_jax.variation.analog import layer_periphery_of
+    lp = layer_periphery_of("layer", q.shape, per, wb, ib, signed)
+    read_out = layer_cells(jnp.asarray(q, jnp.float32), None, spec, VariationSpec(), wb)
+    g = tile_geometry(q.shape, spec)
+    xt = input_tiles(jnp.asarray(x, jnp.float32), g.n_row_tiles, g.rows_per_tile)
+    want = reference_product(x, q, rows, bpc, wb, ib, dac, adc, fs, read, diff)
+    got = crossbar_product(xt, read_out.values, lp, adc, read_out.prog)
+    np.testing.assert_array_equal(np.asarray(got, np.float64), want)
+    got_int = crossbar_product(xt.astype(jnp.int32), read_out.values.astype(jnp.int32), lp, adc,
+                               read_out.prog.astype(jnp.int32))
+    assert got_int.dtype == jnp.int32
+    np.testing.assert_array_equal(np.asarray(got_int, np.float64), want)
+    traced = jax.jit(lambda b: crossbar_product(xt, read_out.values, lp, b, read_out.prog))(
+        jnp.float32(adc))  # a traced ADC resolution (sweeps) gives the same numbers
+    np.testing.assert_array_equal(np.asarray(traced, np.float64), want)
+    if adc == 16:
+        np.testing.assert_array_equal(want, x @ q)
+    elif fs < 1:
+        assert not np.array_equal(want, x @ q)
+
+
+def test_reference_with_non_ideal_cells():
+    """Cells read with per-cell factors (a chip): the product reads them cell by cell."""
+    rng = np.random.default_rng(3)
+    k, n = 20, 5
+    q = rng.integers(-127, 128, (k, n))
+    x = rng.integers(0, 256, (4, k))
+    spec = XbarSpec(rows=8, cols=8)
+    vspec = VariationSpec(sigma=0.3, compensation=False)
+    read_out = layer_cells(jnp.asarray(q, jnp.float32), jax.random.key(0), spec, vspec, 8)
+    levels = np.asarray(read_out.levels, np.float64)
+    gain = np.where(levels > 0, np.asarray(read_out.values, np.float64) / np.where(
+        levels > 0, levels, 1), 1.0)  # (S, P, T, R, C) -> back to (S, P, row, col)
+    s_, p_, t_, r_, c_ = gain.shape
+    gain = gain.reshape(s_, p_, t_ * r_, c_)[:, :, :k]
+    per = Periphery(AdcSpec(bits=7), DacSpec(bits=2), spec)
+    from crimp_jax.variation.analog import layer_periphery_of
+    lp = layer_periphery_of("layer", q.shape, per, 8, 8, False)
+    g = tile_geometry(q.shape, spec)
+    xt = input_tiles(jnp.asarray(x, jnp.float32), g.n_row_tiles, g.rows_per_tile)
+    got = np.asarray(crossbar_product(xt, read_out.values, lp, 7, read_out.prog), np.float64)
+    want = reference_product(x, q, 8, 2, 8, 8, 2, 7, 1.0, "polarity", cell_gain=gain)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6 * np.abs(want).max())
+
+
+def test_adc_rounds_ties_to_even_in_float_and_int():
+    from crimp_jax.xbar.periphery import adc_read
+    ps = jnp.asarray([0, 1, 2, 3, 4, 5, 6, 7, -1, -2, -3, -5, 100], jnp.int32)
+    want = [0, 0, 2, 4, 4, 4, 6, 8, 0, -2, -4, -4, 8]  # step 2, codes clipped to [-2, 4]
+    np.testing.assert_array_equal(adc_read(ps, 1, -2, 4), want)
+    np.testing.assert_array_equal(adc_read(ps.astype(jnp.float32), 1, -2, 4), want)
+    np.testing.assert_array_equal(adc_read(ps, 0, -2, 4), np.clip(np.asarray(ps), -2, 4))
+
+
+def test_adc_step_is_the_smallest_power_of_two_covering_the_full_scale():
+    assert adc_step_log2(81.0, 7, False) == 0  # 127 >= 81: lossless
+    assert adc_step_log2(81.0, 5, False) == 2  # 31 * 4 = 124 >= 81 > 62
+    assert adc_step_log2(81.0, 5, True) == 3  # 15 * 8 = 120 >= 81 > 60
+    assert float(adc_step_log2(81.0, jnp.float32(5), False)) == 2.0
+
+
+ENGINE_CASES = {
+    "tiny_cnn": [(AdcSpec(bits=5), DacSpec(bits=2)),
+                 (AdcSpec(bits=6, full_scale=0.5, read="differential"), DacSpec(bits=4))],
+    "resnet20": [(AdcSpec(bits=6), DacSpec(bits=4)),
+                 (AdcSpec(bits=4, full_scale=0.5, read="differential"), DacSpec(bits=8))],
+}
+
+
+@pytest.mark.parametrize("name, setting", [(n, i) for n in ENGINE_CASES for i in range(2)])
+def test_engine_crossbar_mode_equals_fake_quant_adc_path(name, setting):
+    adc, dac = ENGINE_CASES[name][setting]
+    graph, params, x = _random_folded(name)
+    x = x[:4]
+    cfg = dict(weight_bits=8, act_bits=8)
+    qstate = init_quant_state(graph, params, x, cfg)
+    plan = make_plan(graph, cfg)
+    per = Periphery(adc, dac, XbarSpec())
+    xr = crossbar_reader(graph, plan, per, ideal_reads(per, plan.wbits))
+    lf = jax.jit(functools.partial(fake_quant_apply, graph, qcfg=cfg, crossbar=xr))(
+        params, qstate, x)
+    ideal = jax.jit(functools.partial(fake_quant_apply, graph, qcfg=cfg))(params, qstate, x)
+    assert not np.array_equal(np.asarray(lf), np.asarray(ideal))  # the ADCs do round
+    art = convert(graph, params, qstate, cfg, periphery=per)
+    assert all("xbar" in s for s in art.ops if s["op"] in ("conv", "dense"))
+    li = np.asarray(make_engine(art)(x))
+    np.testing.assert_array_equal(li.astype(np.float64) * 2.0 ** art.output_exponent,
+                                  np.asarray(lf, np.float64))
+    if setting == 0:
+        jaxpr = jax.make_jaxpr(functools.partial(engine_apply, art.ops))(device_arrays(art), x)
+        assert float_dtypes_in_jaxpr(jaxpr) == set()
+
+
+def test_lossless_adcs_equal_the_ideal_path_bit_for_bit():
+    graph, params, x = _random_folded("tiny_cnn")
+    cfg = {}
+    qstate = init_quant_state(graph, params, x, cfg)
+    plan = make_plan(graph, cfg)
+    per = Periphery(AdcSpec(bits=16), DacSpec(bits=1), XbarSpec())
+    xr = crossbar_reader(graph, plan, per, ideal_reads(per, plan.wbits))
+    lf = jax.jit(functools.partial(fake_quant_apply, graph, qcfg=cfg, crossbar=xr))(
+        params, qstate, x)
+    ideal = jax.jit(functools.partial(fake_quant_apply, graph, qcfg=cfg))(params, qstate, x)
+    np.testing.assert_array_equal(np.asarray(lf), np.asarray(ideal))
+
+
+def test_adc_bits_zero_is_todays_path():
+    """adc.bits = 0: Monte Carlo chips compute with effective kernels (no cells kept), the same
+    logits as without a periphery."""
+    from crimp_jax.quant import quantize_weights_int
+    from crimp_jax.train.analysis import chip_and_apply
+
+    graph, params, x = _random_folded("tiny_cnn")
+    cfg = {}
+    qstate = init_quant_state(graph, params, x, cfg)
+    qe = quantize_weights_int(graph, params, qstate, cfg)
+    vspec = VariationSpec(sigma=0.3)
+    per0 = Periphery(AdcSpec(bits=0), DacSpec(), XbarSpec())
+    outs = []
+    for per in (None, per0):
+        chip, apply = chip_and_apply(graph, cfg, vspec, XbarSpec(), per)
+        c = chip(jax.random.key(4), params, qstate, qe, None, jnp.float32(0.3))
+        assert "k" in c and "cells" not in c
+        outs.append(np.asarray(jax.jit(apply)(c, x)))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("adc.bits", 17, r"adc.bits=17: expected an int in \[0, 16\]"),
+    ("adc.bits", -1, r"adc.bits=-1"),
+    ("dac.bits", 0, r"dac.bits=0: expected an int in \[1, 16\]"),
+    ("adc.full_scale", 0.0, r"adc.full_scale=0.0"),
+    ("variation.drift_nu_std", -0.01, r"variation.drift_nu_std=-0.01"),
+    ("variation.read_time", 0.0, r"variation.read_time=0.0"),
+    ("variation.read_time", -5.0, r"variation.read_time=-5.0"),
+    ("evaluate.read_times", (10.0, 0.0), r"evaluate.read_times entry=0.0"),
+    ("evaluate.adc_bits", (4, 20), r"evaluate.adc_bits entry=20"),
+])
+def test_bad_periphery_values_raise_one_clear_error(key, value, match):
+    c = base_config()
+    c.method = "q"
+    block, field = key.split(".")
+    c[block][field] = value
+    with pytest.raises(ConfigError, match=match):
+        parse_config(c)
+
+
+def test_dac_wider_than_the_activations_is_refused():
+    c = base_config()
+    c.method = "q"
+    c.quant.act_bits = 4
+    c.adc.bits = 6
+    c.dac.bits = 8
+    with pytest.raises(ConfigError, match=r"dac.bits=8: wider than the activations "
+                                          r"\(quant.act_bits=4\)"):
+        parse_config(c)
+    c.dac.bits = 4
+    parse_config(c)
+    c.evaluate.dac_bits = (2, 6)
+    with pytest.raises(ConfigError, match=r"evaluate.dac_bits entry=6"):
+        parse_config(c)
+
+
+def test_differential_read_needs_a_sign_bit():
+    with pytest.raises(ConfigError, match="signed ADC needs >= 2"):
+        AdcSpec(bits=1, read="differential")
+    AdcSpec(bits=2, read="differential")
+
+
+def test_flop_multiple_counts_passes_cycles_slices_and_reads():
+    from crimp_jax.variation.analog import layer_periphery_of
+    spec = XbarSpec()  # 128 rows, 2-bit cells, differential
+    per = Periphery(AdcSpec(bits=6), DacSpec(bits=1), spec)
+    lp = layer_periphery_of("l", (3, 3, 16, 16), per, 8, 8, False)  # 144 rows: 128 + 16
+    assert (lp.rows, lp.n_rows) == (128, 144)
+    assert lp.flop_multiple == 8 * 4 * 2  # 8 cycles x 4 slices x 2 polarity reads
+    diff = dataclasses.replace(per, adc=AdcSpec(bits=6, read="differential"),
+                               dac=DacSpec(bits=4))
+    lp2 = layer_periphery_of("l", (3, 3, 16, 16), diff, 8, 8, True)
+    assert lp2.flop_multiple == 2 * 2 * 4  # 2 passes (signed input) x 2 cycles x 4 slices
+
+
+def test_pipeline_sweeps_adc_dac_bits_and_read_times(tmp_path):
+    """End to end on the tiny chain: a crossbar-faithful deployment (adc.bits 6, 4-bit DACs)
+    whose integer engine equals the fake-quantized ADC path, ADC and DAC sweeps with their
+    costs, and a drift sweep with its figure, all in summary.json."""
+    from crimp_jax.summary import read_summary
+    from crimp_jax.train import pipeline
+    from tests.conftest import tiny_config
+
+    c = tiny_config(**{"adc.bits": 6, "dac.bits": 4, "adc.read": "differential",
+                       "evaluate.adc_bits": (4, 8), "evaluate.dac_bits": (2,),
+                       "evaluate.periphery_sigmas": (0.0, 0.3),
+                       "evaluate.read_times": (20.0, 2e5),
+                       "variation.drift_nu_mean": 0.05, "variation.drift_nu_std": 0.02})
+    s = pipeline.train_and_evaluate(c, tmp_path)
+    acc = s["accuracy"]
+    assert acc["engine_exact_logits"] == 1.0 and acc["integer_engine"] == acc["fake_quant_adc"]
+    mc = read_summary(tmp_path / "summary.json").get("montecarlo")
+    assert mc["adc"]["bits"] == 6 and mc["dac"]["bits"] == 4
+    adc = mc["adc_sweep"]
+    assert adc["bits"] == [4, 8] and set(adc["accuracy"]) == {"0", "0.3"}
+    assert adc["accuracy"]["0.3"]["8"]["n_chips"] == c.evaluate.chips
+    assert set(adc["ideal"]) == {"0", "0.3"} and set(adc["within_0.5_points"]) == {"0", "0.3"}
+    assert adc["cost"]["4"]["periphery_saving"]["power_x"] > adc["cost"]["8"][
+        "periphery_saving"]["power_x"]
+    assert mc["dac_sweep"]["bits"] == [2] and mc["dac_sweep"]["adc_bits"] == 6
+    drift = mc["drift_sweep"]
+    assert set(drift["curves"]) == {"adaptation", "both"}
+    assert set(drift["curves"]["both"]) == {"20", "200000"}
+    for png in ("accuracy_vs_adc_bits.png", "accuracy_vs_dac_bits.png", "accuracy_vs_time.png"):
+        assert (tmp_path / png).stat().st_size > 1000
