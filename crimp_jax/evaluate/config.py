@@ -64,12 +64,7 @@ class EvaluateSpec:
 
     def __post_init__(self):
         check_int("evaluate.chips", self.chips, 0)
-        sigmas = tuple(self.sigmas)
-        if not sigmas:
-            raise ConfigError("evaluate.sigmas=(): expected at least one sigma")
-        for s in sigmas:
-            check_float("evaluate.sigmas entry", s, 0.0, MAX_SIGMA)
-        object.__setattr__(self, "sigmas", tuple(float(s) for s in sigmas))
+        self._sigma_tuple("sigmas")
         check_float("evaluate.headline_sigma", self.headline_sigma, 0.0)
         if self.chips and float(self.headline_sigma) not in self.sigmas:
             raise ConfigError(f"evaluate.headline_sigma={self.headline_sigma!r}: expected one of "
@@ -90,13 +85,17 @@ class EvaluateSpec:
             for b in values:
                 check_int(f"evaluate.{name} entry", b, 1, hi)
             object.__setattr__(self, name, values)
-        sig = tuple(self.periphery_sigmas)
-        if not sig:
-            raise ConfigError("evaluate.periphery_sigmas=(): expected at least one sigma")
-        for s in sig:
-            check_float("evaluate.periphery_sigmas entry", s, 0.0, MAX_SIGMA)
-        object.__setattr__(self, "periphery_sigmas", tuple(float(s) for s in sig))
+        self._sigma_tuple("periphery_sigmas")
         times = tuple(self.read_times)
         for t in times:
             check_float("evaluate.read_times entry", t, 0.0, lo_open=True)
         object.__setattr__(self, "read_times", tuple(float(t) for t in times))
+
+    def _sigma_tuple(self, name: str) -> None:
+        """Field `name` as a non-empty tuple of floats, each a valid sigma."""
+        sigmas = tuple(getattr(self, name))
+        if not sigmas:
+            raise ConfigError(f"evaluate.{name}=(): expected at least one sigma")
+        for s in sigmas:
+            check_float(f"evaluate.{name} entry", s, 0.0, MAX_SIGMA)
+        object.__setattr__(self, name, tuple(float(s) for s in sigmas))

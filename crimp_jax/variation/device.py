@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from crimp_jax.variation.config import VariationSpec
-from crimp_jax.variation.stages import Draw, active_stages, run_stages
+from crimp_jax.variation.stages import Draw, run_stages
 from crimp_jax.xbar.cells import max_level, place_values, slice_weights, storage_offset
 from crimp_jax.xbar.config import XbarSpec
 from crimp_jax.xbar.view import kernel_to_matrix, matrix_to_kernel, tile_geometry
@@ -110,13 +110,9 @@ def layer_cells(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: int, 
     overrides = frozenset(n for n, v in (("sigma", sigma), ("read_time", read_time))
                           if v is not None)
     d = Draw(key, vspec, c, lmax, prog[None, None], sigma, read_time, read_key)
-    if active_stages(vspec, overrides):
-        cells = run_stages(levels, d, overrides)
-        raw, mult, ok = cells.raw, cells.mult, cells.ok
-    else:
-        raw, mult, ok = levels + c, jnp.ones_like(levels), jnp.ones(levels.shape, bool)
-    values = (raw - c) * prog[None, None]  # the periphery subtracts the nominal G_min
-    return CellRead(values, levels, mult, ok, place, offset, lmax, prog)
+    cells = run_stages(levels, d, overrides)  # no active stage: the intended levels
+    values = (cells.raw - c) * prog[None, None]  # the periphery subtracts the nominal G_min
+    return CellRead(values, levels, cells.mult, cells.ok, place, offset, lmax, prog)
 
 
 def layer_effective(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: int, mask=None,
