@@ -17,11 +17,14 @@ re-parsing keys themselves. Top-level keys:
   quant             {weight_bits, act_bits, scale, per_channel} or null
   prune             pruning report (`train.analysis.prune_report`) or null
   montecarlo        {chips, sigmas, test_images, headline_sigma, variation, adc, dac, figure,
+                     adc_references: {layer: calibrated ADC reference in levels} or null
+                       (adc.full_scale_ref = 'calibrated'),
                      curves: {curve: {sigma_key(sigma): accuracy statistics}},
                      adc_sweep / dac_sweep (if swept): {curve, sigmas, bits, figure,
                        accuracy: {sigma_key: {bits: statistics}}, ideal: {sigma_key:
                        statistics} (ideal ADCs), within_0.5_points: {sigma_key: bits or null}
-                       (ADC), cost: {bits: `cost.cost_summary` essentials} or null},
+                       (ADC), full_scale_ref and references (ADC), cost: {bits:
+                       `cost.cost_summary` essentials} or null},
                      drift_sweep (if swept): {sigma, times_s, nu_mean, nu_std, t0_s, figure,
                        curves: {curve: {time_key(t): statistics}}}} or null
   cost              `cost.cost_summary` or null

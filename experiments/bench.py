@@ -203,11 +203,11 @@ def bench_mc(run, model_name: str, batch: int, chips: int, n_images: int = 2000,
 
     from crimp_jax.evaluate import benchmark_mc_impls
     from crimp_jax.quant import make_plan, quantize_weights_int
-    from crimp_jax.train.analysis import chip_and_apply, periphery_of, reads_per_batch
+    from crimp_jax.train.analysis import calibrated_periphery, chip_and_apply, reads_per_batch
 
     model_f, folded, qstate, data = _random_folded(run, model_name, n_images)
     vspec = dataclasses.replace(run.variation, sigma=0.3)
-    per = periphery_of(run)
+    per = calibrated_periphery(run, model_f, folded, qstate, None, data.images)
     chip, apply = chip_and_apply(model_f, run.quant, vspec, run.xbar, per)
     qe = quantize_weights_int(model_f, folded, qstate, run.quant)
     row = benchmark_mc_impls(apply, {"p": folded, "qs": qstate, "k": {

@@ -15,8 +15,9 @@ from crimp_jax.integer import convert, engine_apply, make_engine
 from crimp_jax.integer.engine import device_arrays
 from crimp_jax.quant import fake_quant_apply, init_quant_state, make_plan
 from crimp_jax.utils.blocks import ConfigError
+from crimp_jax.utils.paths import flatten
 from crimp_jax.variation import VariationSpec, layer_cells
-from crimp_jax.variation.analog import crossbar_reader, ideal_reads
+from crimp_jax.variation.analog import calibrate_periphery, crossbar_reader, ideal_reads
 from crimp_jax.xbar import XbarSpec, tile_geometry
 from crimp_jax.xbar.periphery import (
     AdcSpec,
@@ -25,6 +26,7 @@ from crimp_jax.xbar.periphery import (
     adc_step_log2,
     crossbar_product,
     input_tiles,
+    read_reference,
 )
 from tests.test_integer_engine import _random_folded, float_dtypes_in_jaxpr
 
@@ -170,8 +172,56 @@ def test_adc_step_is_the_smallest_power_of_two_covering_the_full_scale():
     assert float(adc_step_log2(81.0, jnp.float32(5), False)) == 2.0
 
 
+def test_read_reference_is_the_quantile_of_the_read_magnitudes():
+    reads = [jnp.asarray([[0.0, -3.0], [5.0, 2.0]]), jnp.asarray([[7.0]])]  # |.|: 0 2 3 5 7
+    assert float(read_reference(reads, 1.0)) == 7.0
+    assert float(read_reference(reads, 0.5)) == 3.0  # the median read
+    assert float(read_reference(reads, 0.75)) == 5.0
+    assert float(read_reference([jnp.zeros((3, 2))], 1.0)) == 1.0  # at least one level
+
+
+def _calibrated_tiny(adc_bits, quantile=1.0):
+    graph, params, x = _random_folded("tiny_cnn")
+    cfg = {}
+    qstate = init_quant_state(graph, params, x, cfg)
+    per = Periphery(AdcSpec(bits=adc_bits, read="differential", full_scale_ref="calibrated",
+                            calib_quantile=quantile), DacSpec(bits=4), XbarSpec())
+    return graph, params, x, cfg, qstate, calibrate_periphery(graph, params, qstate, cfg, per, x)
+
+
+def test_calibrated_full_scale_is_the_largest_read_of_the_calibration_images():
+    """quantile 1: the reference is each layer's largest |partial sum| on the calibration
+    images, so an ADC whose top code reaches every reference reads them all with step 1 and
+    no clip: logits equal ideal ADCs bit for bit. Each reference is below the 'max' full scale
+    (the worst case of an ideal tile), which would need more bits for the same step."""
+    from crimp_jax.variation.analog import layer_input, layer_periphery_of
+    graph, params, x, cfg, qstate, per = _calibrated_tiny(16)
+    refs = dict(per.references)
+    assert set(refs) == {op["name"] for op in graph.layers}
+    plan = make_plan(graph, cfg)
+    flat = dict(flatten(params))
+    for op in graph.layers:
+        lp = layer_periphery_of(op["name"], flat[op["kernel"]].shape, per,
+                                plan.wbits[op["kernel"]], *layer_input(plan, op["kernel"]))
+        assert lp.calibrated_ref == refs[op["name"]] < lp.max_partial_sum
+        assert lp.full_scale_levels() == refs[op["name"]]
+    bits = int(np.ceil(np.log2(max(refs.values()) + 1))) + 1  # signed: hi >= every reference
+    per_b = dataclasses.replace(per, adc=dataclasses.replace(per.adc, bits=bits))
+    xr = crossbar_reader(graph, plan, per_b, ideal_reads(per_b, plan.wbits))
+    lf = jax.jit(functools.partial(fake_quant_apply, graph, qcfg=cfg, crossbar=xr))(
+        params, qstate, x)
+    ideal = jax.jit(functools.partial(fake_quant_apply, graph, qcfg=cfg))(params, qstate, x)
+    np.testing.assert_array_equal(np.asarray(lf), np.asarray(ideal))
+    per_lo = dataclasses.replace(per, adc=dataclasses.replace(per.adc, bits=bits - 1))
+    xr = crossbar_reader(graph, plan, per_lo, ideal_reads(per_lo, plan.wbits))
+    lo = jax.jit(functools.partial(fake_quant_apply, graph, qcfg=cfg, crossbar=xr))(
+        params, qstate, x)
+    assert not np.array_equal(np.asarray(lo), np.asarray(ideal))  # one bit fewer rounds
+
+
 ENGINE_CASES = {
-    "tiny_cnn": [(AdcSpec(bits=5), DacSpec(bits=2)),
+    "tiny_cnn": [(AdcSpec(bits=5, full_scale_ref="calibrated", calib_quantile=0.99),
+                  DacSpec(bits=2)),
                  (AdcSpec(bits=6, full_scale=0.5, read="differential"), DacSpec(bits=4))],
     "resnet20": [(AdcSpec(bits=6), DacSpec(bits=4)),
                  (AdcSpec(bits=4, full_scale=0.5, read="differential"), DacSpec(bits=8))],
@@ -186,7 +236,8 @@ def test_engine_crossbar_mode_equals_fake_quant_adc_path(name, setting):
     cfg = dict(weight_bits=8, act_bits=8)
     qstate = init_quant_state(graph, params, x, cfg)
     plan = make_plan(graph, cfg)
-    per = Periphery(adc, dac, XbarSpec())
+    per = calibrate_periphery(graph, params, qstate, cfg, Periphery(adc, dac, XbarSpec()), x)
+    assert bool(per.references) == (adc.full_scale_ref == "calibrated")
     xr = crossbar_reader(graph, plan, per, ideal_reads(per, plan.wbits))
     lf = jax.jit(functools.partial(fake_quant_apply, graph, qcfg=cfg, crossbar=xr))(
         params, qstate, x)
@@ -241,6 +292,10 @@ def test_adc_bits_zero_is_todays_path():
     ("adc.bits", -1, r"adc.bits=-1"),
     ("dac.bits", 0, r"dac.bits=0: expected an int in \[1, 16\]"),
     ("adc.full_scale", 0.0, r"adc.full_scale=0.0"),
+    ("adc.full_scale_ref", "auto", r"adc.full_scale_ref='auto'"),
+    ("adc.calib_quantile", 0.0, r"adc.calib_quantile=0.0"),
+    ("adc.calib_quantile", 1.5, r"adc.calib_quantile=1.5"),
+    ("adc.calib_images", 0, r"adc.calib_images=0"),
     ("variation.drift_nu_std", -0.01, r"variation.drift_nu_std=-0.01"),
     ("variation.read_time", 0.0, r"variation.read_time=0.0"),
     ("variation.read_time", -5.0, r"variation.read_time=-5.0"),
@@ -293,13 +348,14 @@ def test_flop_multiple_counts_passes_cycles_slices_and_reads():
 
 def test_pipeline_sweeps_adc_dac_bits_and_read_times(tmp_path):
     """End to end on the tiny chain: a crossbar-faithful deployment (adc.bits 6, 4-bit DACs)
-    whose integer engine equals the fake-quantized ADC path, ADC and DAC sweeps with their
-    costs, and a drift sweep with its figure, all in summary.json."""
+    with calibrated full scales, whose integer engine equals the fake-quantized ADC path, ADC
+    and DAC sweeps with their costs, and a drift sweep with its figure, all in summary.json."""
     from crimp_jax.summary import read_summary
     from crimp_jax.train import pipeline
     from tests.conftest import tiny_config
 
     c = tiny_config(**{"adc.bits": 6, "dac.bits": 4, "adc.read": "differential",
+                       "adc.full_scale_ref": "calibrated", "adc.calib_images": 16,
                        "evaluate.adc_bits": (4, 8), "evaluate.dac_bits": (2,),
                        "evaluate.periphery_sigmas": (0.0, 0.3),
                        "evaluate.read_times": (20.0, 2e5),
@@ -310,6 +366,8 @@ def test_pipeline_sweeps_adc_dac_bits_and_read_times(tmp_path):
     mc = read_summary(tmp_path / "summary.json").get("montecarlo")
     assert mc["adc"]["bits"] == 6 and mc["dac"]["bits"] == 4
     adc = mc["adc_sweep"]
+    assert adc["full_scale_ref"] == "calibrated" and adc["references"] == mc["adc_references"]
+    assert all(v >= 1.0 for v in adc["references"].values())
     assert adc["bits"] == [4, 8] and set(adc["accuracy"]) == {"0", "0.3"}
     assert adc["accuracy"]["0.3"]["8"]["n_chips"] == c.evaluate.chips
     assert set(adc["ideal"]) == {"0", "0.3"} and set(adc["within_0.5_points"]) == {"0", "0.3"}

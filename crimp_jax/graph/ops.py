@@ -105,7 +105,8 @@ class CrossbarLayer:
     per-cell read-outs `cells` (slice, polarity, row_tile, xrow, col) in level units (float32,
     or int32 in the engine), programmed cells `prog` (row_tile, xrow, col), the static
     `LayerPeriphery`, the ADC bits (int, or traced in a sweep) and, in float, the exponents of
-    the weights (scalar or per column) and of the input."""
+    the weights (scalar or per column) and of the input. `probe(name, partial_sums)`: the
+    calibration pass (ideal ADCs; receives the layer's partial sums of every ADC read)."""
 
     cells: object
     prog: object
@@ -113,6 +114,7 @@ class CrossbarLayer:
     adc_bits: object
     e_w: object = None
     e_x: object = None
+    probe: Optional[Callable] = None
 
 
 REGISTRY: dict = {}
@@ -168,7 +170,11 @@ def _crossbar_mvm(op, x, xl: CrossbarLayer, kernel_shape):
     """Integer-valued layer input x -> the layer's crossbar-faithful output (no bias)."""
     rows = opdef(op["op"]).rows(op, x, kernel_shape)
     _, _, t, r, c = xl.cells.shape
-    y = crossbar_product(input_tiles(rows, t, r), xl.cells, xl.periphery, xl.adc_bits, xl.prog)
+    reads = None if xl.probe is None else []
+    y = crossbar_product(input_tiles(rows, t, r), xl.cells, xl.periphery, xl.adc_bits, xl.prog,
+                         probe=reads)
+    if xl.probe is not None:
+        xl.probe(xl.periphery.name, reads)
     return y.reshape(rows.shape[:-1] + (c,))
 
 

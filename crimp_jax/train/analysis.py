@@ -32,7 +32,7 @@ from crimp_jax.quant import (
 from crimp_jax.summary import curve_name, sigma_key, time_key
 from crimp_jax.utils.paths import flatten
 from crimp_jax.variation import perturb, read_chip, variation_spec
-from crimp_jax.variation.analog import crossbar_reader, ideal_reads
+from crimp_jax.variation.analog import calibrate_periphery, crossbar_reader, ideal_reads
 from crimp_jax.variation.stages import chip_is_ideal
 from crimp_jax.xbar.periphery import AdcSpec, DacSpec, Periphery
 
@@ -148,6 +148,23 @@ def periphery_of(run, **changes) -> Periphery:
                      run.variation.mode)
 
 
+def calibrated_periphery(run, folded_model, params, qstate, masks, calib_images,
+                         **changes) -> Periphery:
+    """`periphery_of(run, **changes)` with its ADC full scales calibrated on `calib_images`
+    (training images) when adc.full_scale_ref = 'calibrated' (`variation.analog`)."""
+    per = periphery_of(run, **changes)
+    if not per.calibrated:
+        return per
+    if calib_images is None:
+        raise ValueError("adc.full_scale_ref='calibrated' needs calibration images")
+    per = calibrate_periphery(folded_model, params, qstate, run.quant, per,
+                              calib_images[: run.adc.calib_images], masks)
+    log.info("ADC full scales calibrated on %d images (quantile %g): %s",
+             min(len(calib_images), run.adc.calib_images), run.adc.calib_quantile,
+             ", ".join(f"{k} {v:g}" for k, v in per.references))
+    return per
+
+
 def _sigma_points(sigmas, **knobs) -> dict:
     return {sigma_key(s): {"sigma": float(s), **knobs} for s in sigmas}
 
@@ -164,18 +181,26 @@ def stays_within(per_bits: dict, ideal_mean: float, points: float = 0.5):
 
 
 def monte_carlo(run, folded_model, params, qstate, masks_flat, test, workdir: Path,
-                fp_accuracy: float | None = None, cost_at=None) -> dict:
+                fp_accuracy: float | None = None, cost_at=None, calib_images=None,
+                deployed: Periphery | None = None) -> dict:
     """Accuracy of `evaluate.chips` chips per sigma, with self-compensation off and/or on,
     through the run's periphery (`adc`, `dac`); then the sweeps the `evaluate` block asks for:
     ADC bits and DAC bits at `periphery_sigmas`, read times at the headline sigma.
     `cost_at(adc_bits, dac_bits)`: optional cost of the deployed design at that periphery
-    (recorded next to each swept resolution)."""
+    (recorded next to each swept resolution). `calib_images`: training images that calibrate
+    the ADC full scales (adc.full_scale_ref = 'calibrated'; once per DAC setting);
+    `deployed`: the run's periphery when already calibrated (`calibrated_periphery`)."""
     ecfg = run.evaluate
     split = balanced_subset(test, ecfg.test_per_class, ecfg.seed) if ecfg.test_per_class else test
     images, labels = jax.device_put(split.images), jax.device_put(split.labels)
     qe = jax.device_get(quantize_weights_int(folded_model, params, qstate, run.quant))
     args = (params, qstate, qe, masks_flat)
-    per = periphery_of(run)
+
+    def periphery(**changes):
+        return calibrated_periphery(run, folded_model, params, qstate, masks_flat, calib_images,
+                                    **changes)
+
+    per = deployed or periphery()
 
     def sweep(compensation, points, periphery=per, n_chips=ecfg.chips):
         vspec = dataclasses.replace(run.variation, compensation=compensation)
@@ -197,7 +222,8 @@ def monte_carlo(run, folded_model, params, qstate, masks_flat, test, workdir: Pa
     out = {"chips": ecfg.chips, "sigmas": list(ecfg.sigmas), "test_images": len(split.labels),
            "headline_sigma": ecfg.headline_sigma,
            "variation": dataclasses.asdict(run.variation), "adc": dataclasses.asdict(run.adc),
-           "dac": dataclasses.asdict(run.dac), "curves": curves, "figure": png.name}
+           "dac": dataclasses.asdict(run.dac), "adc_references": dict(per.references) or None,
+           "curves": curves, "figure": png.name}
     comp = "on" in ecfg.compensation
     sweep_curve = curve_name(run.uses["variation"], comp)
     sigmas = ecfg.periphery_sigmas
@@ -205,13 +231,17 @@ def monte_carlo(run, folded_model, params, qstate, masks_flat, test, workdir: Pa
         ideal = sweep(comp, _sigma_points(sigmas), periphery_of(run, adc=AdcSpec()))
     if ecfg.adc_bits:
         top = dataclasses.replace(run.adc, bits=max(ecfg.adc_bits))  # bits are traced
+        # the calibrated references do not depend on the ADC bits: one calibration serves all
+        top = dataclasses.replace(per, adc=top) if per.references else periphery(adc=top)
         points = {f"{sigma_key(s)}/{b}": {"sigma": s, "adc_bits": float(b)}
                   for s in sigmas for b in ecfg.adc_bits}
-        res = sweep(comp, points, periphery_of(run, adc=top))
+        res = sweep(comp, points, top)
         by_sigma = {sigma_key(s): {str(b): res[f"{sigma_key(s)}/{b}"] for b in ecfg.adc_bits}
                     for s in sigmas}
         out["adc_sweep"] = {
             "curve": sweep_curve, "dac_bits": run.dac.bits, "full_scale": run.adc.full_scale,
+            "full_scale_ref": run.adc.full_scale_ref,
+            "references": dict(top.references) or None,
             "read": run.adc.read, "sigmas": list(sigmas), "bits": list(ecfg.adc_bits),
             "accuracy": by_sigma, "ideal": ideal,
             "within_0.5_points": {k: stays_within(v, ideal[k]["mean"])
@@ -224,7 +254,7 @@ def monte_carlo(run, folded_model, params, qstate, masks_flat, test, workdir: Pa
     if ecfg.dac_bits:
         res = {}
         for d in ecfg.dac_bits:
-            r = sweep(comp, _sigma_points(sigmas), periphery_of(run, dac=DacSpec(bits=d)))
+            r = sweep(comp, _sigma_points(sigmas), periphery(dac=DacSpec(bits=d)))
             res[str(d)] = r
         by_sigma = {sigma_key(s): {d: r[sigma_key(s)] for d, r in res.items()} for s in sigmas}
         out["dac_sweep"] = {

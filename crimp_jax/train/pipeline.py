@@ -324,9 +324,10 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
                                                      model_name)
         summary["cost"] = analysis.cost_report(run, p, masks, summary["quant"]["scale"], bits)
         save_summary(workdir, summary, config, t_start, final=False)
+        per = analysis.calibrated_periphery(run, graph, p, qs, masks, train_np.images)
         if run.evaluate.engine and summary["quant"]["scale"] == "po2":
             cmp = analysis.integer_deploy(workdir, model_name, graph, p, qs, run.quant,
-                                          test_np, analysis.periphery_of(run), masks)
+                                          test_np, per, masks)
             summary["accuracy"].update(integer_engine=cmp["engine_accuracy"],
                                        engine_agreement=cmp["agreement"],
                                        engine_exact_logits=cmp["exact_logits"],
@@ -339,7 +340,8 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
             summary["montecarlo"] = analysis.monte_carlo(
                 run, graph, p, qs, masks, test_np, workdir, fp_acc,
                 cost_at=lambda a, d: analysis.periphery_cost(analysis.cost_report(
-                    run, p, masks, summary["quant"]["scale"], bits, adc_bits=a, dac_bits=d)))
+                    run, p, masks, summary["quant"]["scale"], bits, adc_bits=a, dac_bits=d)),
+                calib_images=train_np.images, deployed=per)
     else:
         writer.close()
         summary["cost"] = analysis.cost_report(run, state.params["params"], None, "float", bits)

@@ -6,16 +6,29 @@ cells `reads(wq)` gives ({kernel path: (values, programmed)}: one chip's cells a
 device stages, `perturb.read_chip`, or the ideal levels, `ideal_reads`) and the layer's static `LayerPeriphery`. The integer converter
 builds the same `LayerPeriphery` from the same function (`layer_periphery_of`), so the
 fake-quantized ADC path and the integer engine's crossbar mode describe one datapath.
+`calibrate_periphery` measures the per-layer ADC references of adc.full_scale_ref =
+'calibrated' on training images.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
 from crimp_jax.graph.ops import CrossbarLayer
+from crimp_jax.quant import fake_quant_apply, make_plan
 from crimp_jax.variation.config import VariationSpec
 from crimp_jax.variation.device import layer_cells
 from crimp_jax.xbar.cells import max_level
 from crimp_jax.xbar.config import num_slices
-from crimp_jax.xbar.periphery import LayerPeriphery, Periphery, layer_periphery
+from crimp_jax.xbar.periphery import (
+    LayerPeriphery,
+    Periphery,
+    layer_periphery,
+    read_reference,
+)
 from crimp_jax.xbar.view import tile_geometry
 
 PIXEL_BITS = 8  # |uint8 pixel - integer mean| <= 255: the first layers' signed inputs
@@ -40,7 +53,8 @@ def layer_periphery_of(name: str, kernel_shape, per: Periphery, weight_bits: int
         lmax = 2 ** (weight_bits - 1) - 1 if spec.differential else 2 ** weight_bits - 1
     offset = 0 if spec.differential else 2 ** (weight_bits - 1)
     return layer_periphery(name, tile_geometry(kernel_shape, spec), lmax, place,
-                           spec.differential, offset, in_bits, signed, per.adc, per.dac)
+                           spec.differential, offset, in_bits, signed, per.adc, per.dac,
+                           per.reference(name))
 
 
 def ideal_reads(per: Periphery, bits, masks=None):
@@ -58,9 +72,10 @@ def ideal_reads(per: Periphery, bits, masks=None):
     return reads
 
 
-def crossbar_reader(graph, plan, per: Periphery, reads, adc_bits=None):
+def crossbar_reader(graph, plan, per: Periphery, reads, adc_bits=None, probe=None):
     """The `crossbar(wq, e_x)` hook of `fake_quant_apply` (see module docstring); `adc_bits`:
-    optional traced override of `per.adc.bits` (an ADC sweep compiles once)."""
+    optional traced override of `per.adc.bits` (an ADC sweep compiles once); `probe`: the
+    calibration callback of every layer (`graph.ops.CrossbarLayer.probe`)."""
     bits = per.adc.bits if adc_bits is None else adc_bits
 
     def crossbar(wq, e_x):
@@ -72,7 +87,36 @@ def crossbar_reader(graph, plan, per: Periphery, reads, adc_bits=None):
             lp = layer_periphery_of(op["name"], q.shape, per, plan.wbits[k],
                                     *layer_input(plan, k))
             values, prog = cells[k]
-            out[k] = CrossbarLayer(values, prog, lp, bits, e, e_x[k])
+            out[k] = CrossbarLayer(values, prog, lp, bits, e, e_x[k], probe)
         return out
 
     return crossbar
+
+
+def calibrate_periphery(graph, params, qstate, qcfg, per: Periphery, images, masks=None):
+    """`per` with its calibrated ADC references (adc.full_scale_ref = 'calibrated'), else `per`.
+
+    One pass of `images` (training images) through the fake-quantized model on the ideal chip
+    with ideal ADCs (`crossbar_product(..., probe=...)`): each layer's reference is the
+    `adc.calib_quantile` quantile of |partial sum| over all its ADC reads (input passes,
+    cycles, row tiles, slices, polarities, columns, pixels; `xbar.periphery.read_reference`).
+    The references depend on the DACs and the read mode, not on the ADC bits, so one
+    calibration serves an ADC-bit sweep. One compile; returns plain floats (hashable)."""
+    if not per.calibrated:
+        return per
+    plan = make_plan(graph, qcfg)
+    probing = dataclasses.replace(per, adc=dataclasses.replace(per.adc, full_scale_ref="max"))
+    quantile = per.adc.calib_quantile
+
+    @jax.jit
+    def references(params, qstate, images):
+        found = {}
+        xr = crossbar_reader(graph, plan, probing, ideal_reads(probing, plan.wbits, masks),
+                             probe=lambda name, ps: found.__setitem__(
+                                 name, read_reference(ps, quantile)))
+        fake_quant_apply(graph, params, qstate, images, qcfg, crossbar=xr)
+        return found
+
+    found = jax.device_get(references(params, qstate, jnp.asarray(images)))
+    return dataclasses.replace(per, references=tuple(sorted((k, float(v))
+                                                            for k, v in found.items())))

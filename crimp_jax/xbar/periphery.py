@@ -12,11 +12,15 @@ or one offset array) on row tiles of `rows_per_tile` rows (`xbar.view`). The per
           ps = sum_{xrow} x_k * g (g: the cell's read-out in level units; an integer for an
           ideal cell) is digitised by a `adc.bits`-bit ADC with a power-of-two step 2^a:
           code = clip(round(ps / 2^a), lo, hi) (ties to even), read back as code * 2^a. The step is the
-          smallest 2^a (a >= 0) whose top code covers the full scale
-          FS = adc.full_scale * rows * (2^d - 1) * L (rows: the rows a tile drives,
-          min(rows_per_tile, layer rows); L: the top cell level), so full_scale = 1 ('max')
-          never clips an ideal cell and an ADC with enough bits (2^b - 1 >= FS) is lossless;
-          full_scale < 1 clips the top of the range for a finer step.
+          smallest 2^a (a >= 0) whose top code covers the full scale FS = adc.full_scale * REF.
+          adc.full_scale_ref = 'max': REF = rows * (2^d - 1) * L (rows: the rows a tile drives,
+          min(rows_per_tile, layer rows); L: the top cell level), so full_scale = 1 never clips
+          an ideal cell and an ADC with enough bits (2^b - 1 >= FS) is lossless; full_scale < 1
+          clips the top of the range for a finer step. 'calibrated': REF is the layer's
+          `adc.calib_quantile` quantile of |ps| over all ADC reads of `adc.calib_images`
+          training images on the ideal chip (`calibrated_full_scales`; 1.0: the largest read),
+          one full scale per layer, so a layer whose sums stay far below the worst case gets
+          a finer step (a clip of the reads above the quantile).
           adc.read = 'polarity': each polarity array's column current is read by an unsigned
           ADC (codes [0, 2^b - 1]); 'differential': the difference of the two arrays' currents
           is read by a signed ADC (codes [-(2^(b-1) - 1), 2^(b-1) - 1]).
@@ -48,6 +52,7 @@ from crimp_jax.utils.blocks import (
 )
 
 READS = ("polarity", "differential")
+FULL_SCALE_REFS = ("max", "calibrated")
 MAX_ADC_BITS = 16
 MAX_DAC_BITS = 16
 _MAX_STEP_LOG2 = 48  # ADC steps searched up to 2^48 (far above any partial sum)
@@ -60,21 +65,33 @@ class AdcSpec:
     Attributes:
       bits: ADC resolution, 0..16; 0: ideal ADCs (no quantization of partial sums; today's
         one-matmul path, bit for bit). 'differential' reads need >= 2 (a sign bit).
-      full_scale: the ADC full scale as a fraction of the largest partial sum an ideal tile
-        can produce (rows x (2^dac.bits - 1) x top level), in (0, 1]; 1.0 ('max') never clips
-        an ideal cell, smaller values clip for a finer step.
+      full_scale: the ADC full scale as a fraction of the reference `full_scale_ref`, in
+        (0, 1]; smaller values clip for a finer step.
       read: 'polarity' (one unsigned ADC read per polarity array) or 'differential' (one
         signed read of the two arrays' current difference).
+      full_scale_ref: 'max' (the largest partial sum an ideal tile can produce: rows x
+        (2^dac.bits - 1) x top level; with full_scale 1 an ideal cell never clips) or
+        'calibrated' (per layer, the calib_quantile quantile of |partial sum| over every ADC
+        read of calib_images training images on the ideal chip).
+      calib_quantile: 'calibrated' only: the quantile of the observed |partial sums| taken as
+        the reference, in (0, 1]; 1.0 is the largest observed read (no calibration read clips).
+      calib_images: 'calibrated' only: training images of the calibration pass (>= 1).
     """
 
     bits: int = 0
     full_scale: float = 1.0
     read: str = "polarity"
+    full_scale_ref: str = "max"
+    calib_quantile: float = 1.0
+    calib_images: int = 128
 
     def __post_init__(self):
         check_int("adc.bits", self.bits, 0, MAX_ADC_BITS)
         check_float("adc.full_scale", self.full_scale, 0.0, 1.0, lo_open=True)
         check_choice("adc.read", self.read, READS)
+        check_choice("adc.full_scale_ref", self.full_scale_ref, FULL_SCALE_REFS)
+        check_float("adc.calib_quantile", self.calib_quantile, 0.0, 1.0, lo_open=True)
+        check_int("adc.calib_images", self.calib_images, 1)
         if self.read == "differential" and self.bits == 1:
             raise ConfigError("adc.bits=1 with adc.read='differential': a signed ADC needs >= 2 "
                               "bits (a sign bit); use bits >= 2 or read='polarity'")
@@ -123,6 +140,7 @@ class LayerPeriphery:
     offset: int  # offset-storage constant (0 for differential)
     read: str
     full_scale: float
+    calibrated_ref: float = 0.0  # the calibrated reference (level units); 0: the 'max' reference
 
     @property
     def cycles(self) -> int:
@@ -137,9 +155,14 @@ class LayerPeriphery:
         """ADC reads (matmuls) per cycle and slice: 2 polarity reads or 1 difference read."""
         return 2 if self.differential and not self.signed_adc else 1
 
+    @property
+    def max_partial_sum(self) -> int:
+        """The largest partial sum an ideal tile can produce: rows x (2^d - 1) x top level."""
+        return self.rows * (2 ** self.dac_bits - 1) * self.lmax
+
     def full_scale_levels(self) -> float:
-        """FS: adc.full_scale x the largest partial sum of an ideal tile."""
-        return self.full_scale * self.rows * (2 ** self.dac_bits - 1) * self.lmax
+        """FS: adc.full_scale x the reference (calibrated, else the ideal tile's largest sum)."""
+        return self.full_scale * (self.calibrated_ref or self.max_partial_sum)
 
     @property
     def flop_multiple(self) -> int:
@@ -150,7 +173,8 @@ class LayerPeriphery:
 
 
 def layer_periphery(name, geometry, lmax, place_log2, differential, offset, in_bits,
-                    signed_input, adc: AdcSpec, dac: DacSpec) -> LayerPeriphery:
+                    signed_input, adc: AdcSpec, dac: DacSpec,
+                    calibrated_ref: float = 0.0) -> LayerPeriphery:
     """The `LayerPeriphery` of a layer; refuses a DAC wider than the layer's input."""
     if dac.bits > in_bits:
         raise ConfigError(f"dac.bits={dac.bits}: wider than the {in_bits}-bit input of layer "
@@ -158,7 +182,7 @@ def layer_periphery(name, geometry, lmax, place_log2, differential, offset, in_b
     return LayerPeriphery(name, int(in_bits), bool(signed_input), dac.bits,
                           min(geometry.rows_per_tile, geometry.n_rows), geometry.n_rows, int(lmax),
                           tuple(int(p) for p in place_log2), bool(differential), int(offset),
-                          adc.read, float(adc.full_scale))
+                          adc.read, float(adc.full_scale), float(calibrated_ref))
 
 
 def exact_pow2(e):
@@ -211,8 +235,9 @@ def adc_read(ps, a, lo, hi):
     return jnp.clip(jnp.round(ps / step), lo, hi) * step
 
 
-def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog):
-    """y (M, C) of unsigned integer inputs x (M, T, R) on cells (S, P, T, R, C)."""
+def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe=None):
+    """y (M, C) of unsigned integer inputs x (M, T, R) on cells (S, P, T, R, C); with `probe`
+    (a list) the ADCs are ideal and every read's partial sums are appended to it."""
     integer = jnp.issubdtype(x.dtype, jnp.integer)
     s, p, t, r, c = cells.shape
     if lp.signed_adc:
@@ -220,8 +245,9 @@ def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog):
     sign = [1, -1] if p == 2 else [1]
     rhs = jnp.transpose(cells, (2, 3, 0, 1, 4)).reshape(t, r, s * p * c)  # (T, R, S*P*C)
     xt = jnp.transpose(x, (1, 0, 2))  # (T, M, R)
-    lo, hi = adc_range(adc_bits, lp.signed_adc)
-    a = adc_step_log2(lp.full_scale_levels(), adc_bits, lp.signed_adc)
+    if probe is None:
+        lo, hi = adc_range(adc_bits, lp.signed_adc)
+        a = adc_step_log2(lp.full_scale_levels(), adc_bits, lp.signed_adc)
     acc_type = jnp.int32 if integer else jnp.float32
     weight = jnp.asarray([sg * 2 ** pl for pl in lp.place_log2 for sg in sign], acc_type)
     base = 2 ** lp.dac_bits
@@ -241,33 +267,51 @@ def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog):
             ps = jax.lax.dot_general(digit[tiles, :, :rows], rhs[tiles, :rows],
                                      (((2,), (1,)), ((0,), (0,))),
                                      preferred_element_type=acc_type)  # (T, M, S*P*C)
-            codes = codes + jnp.sum(adc_read(ps, a, lo, hi), axis=0)
+            if probe is not None:
+                probe.append(ps)
+            read = ps if probe is not None else adc_read(ps, a, lo, hi)
+            codes = codes + jnp.sum(read, axis=0)
         y = jnp.einsum("mqc,q->mc", codes.reshape(-1, s * p, c), weight,
                        preferred_element_type=acc_type)
         if integer:
             return acc + jnp.left_shift(y, k * lp.dac_bits)
         return acc + y * exact_pow2(k * lp.dac_bits)
 
-    y = jax.lax.fori_loop(0, lp.cycles, cycle, jnp.zeros((x.shape[0], c), acc_type))
+    y = jnp.zeros((x.shape[0], c), acc_type)
+    if probe is None:
+        y = jax.lax.fori_loop(0, lp.cycles, cycle, y)
+    else:  # a python loop: the partial sums of every cycle leave the loop body
+        for k in range(lp.cycles):
+            y = cycle(k, y)
     if lp.offset:  # offset storage: the constant offset is subtracted digitally
         xsum = jnp.einsum("mtr,trc->mc", x, prog.astype(x.dtype), preferred_element_type=acc_type)
         y = y - lp.offset * xsum
     return y
 
 
-def crossbar_product(x, cells, lp: LayerPeriphery, adc_bits, prog=None):
+def crossbar_product(x, cells, lp: LayerPeriphery, adc_bits, prog=None, probe=None):
     """The crossbar-faithful y (M, C) of integer-valued inputs x (M, T, R) (row tiles of the
     layer matrix rows, zero-padded) and per-cell read-outs `cells` (S, P, T, R, C) in level
     units (see module docstring). `x` and `cells` both int32 (integer engine: int32 result) or
     both float32. `adc_bits`: a python int, or a traced float scalar (a sweep compiles once).
-    `prog` (T, R, C) 0/1: programmed cells, needed for offset storage."""
+    `prog` (T, R, C) 0/1: programmed cells, needed for offset storage. `probe`: a list that
+    receives the partial sums (T, M, S*P*C) of every ADC read, read by ideal ADCs (the
+    calibration pass of `full_scale_ref='calibrated'`; `adc_bits` is then unused)."""
     if lp.offset and prog is None:
         raise ValueError(f"layer {lp.name!r}: offset storage needs the programmed-cell mask")
     if lp.signed_input:
         zero = jnp.zeros((), x.dtype)
-        return (_unsigned_product(jnp.maximum(x, zero), cells, lp, adc_bits, prog)
-                - _unsigned_product(jnp.maximum(-x, zero), cells, lp, adc_bits, prog))
-    return _unsigned_product(x, cells, lp, adc_bits, prog)
+        return (_unsigned_product(jnp.maximum(x, zero), cells, lp, adc_bits, prog, probe)
+                - _unsigned_product(jnp.maximum(-x, zero), cells, lp, adc_bits, prog, probe))
+    return _unsigned_product(x, cells, lp, adc_bits, prog, probe)
+
+
+def read_reference(partial_sums, quantile: float):
+    """The calibrated full-scale reference of one layer: the `quantile` quantile of |ps| over
+    all its ADC reads (a list of partial-sum arrays; 1.0: the largest), at least 1 level."""
+    mags = jnp.concatenate([jnp.abs(ps).reshape(-1) for ps in partial_sums])
+    ref = jnp.max(mags) if quantile >= 1.0 else jnp.quantile(mags, quantile)
+    return jnp.maximum(ref, 1.0)
 
 
 def input_tiles(rows, n_row_tiles: int, rows_per_tile: int):
@@ -279,10 +323,29 @@ def input_tiles(rows, n_row_tiles: int, rows_per_tile: int):
 
 @dataclasses.dataclass(frozen=True)
 class Periphery:
-    """What a crossbar-faithful read needs besides the cells: ADCs, DACs, the crossbar and the
-    cell mode ('cell': bit-sliced cells; 'weight': one multi-level cell per weight)."""
+    """What a crossbar-faithful read needs besides the cells: ADCs, DACs, the crossbar, the
+    cell mode ('cell': bit-sliced cells; 'weight': one multi-level cell per weight) and, with
+    adc.full_scale_ref = 'calibrated', the calibrated references ((layer name, levels) pairs,
+    `variation.analog.calibrate_periphery`)."""
 
     adc: AdcSpec
     dac: DacSpec
     xbar: object  # XbarSpec
     mode: str = "cell"
+    references: tuple = ()
+
+    @property
+    def calibrated(self) -> bool:
+        """Finite ADCs whose full scale is calibrated per layer."""
+        return not self.adc.ideal and self.adc.full_scale_ref == "calibrated"
+
+    def reference(self, name: str) -> float:
+        """The calibrated reference of layer `name` (0.0: the 'max' reference)."""
+        if not self.calibrated:
+            return 0.0
+        refs = dict(self.references)
+        if name not in refs:
+            raise ValueError(f"adc.full_scale_ref='calibrated': no calibrated full scale for "
+                             f"layer {name!r} (calibrated: {sorted(refs) or 'none'}); calibrate "
+                             "the periphery first (variation.analog.calibrate_periphery)")
+        return refs[name]
