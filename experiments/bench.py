@@ -203,7 +203,11 @@ def bench_mc(run, model_name: str, batch: int, chips: int, n_images: int = 2000,
 
     from crimp_jax.evaluate import benchmark_mc_impls
     from crimp_jax.quant import make_plan, quantize_weights_int
-    from crimp_jax.train.analysis import calibrated_periphery, chip_and_apply, reads_per_batch
+    from crimp_jax.train.analysis import (
+        calibrated_periphery,
+        chip_and_apply,
+        reads_per_batch,
+    )
 
     model_f, folded, qstate, data = _random_folded(run, model_name, n_images)
     vspec = dataclasses.replace(run.variation, sigma=0.3)

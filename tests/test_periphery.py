@@ -132,6 +132,66 @@ def test_crossbar_product_equals_numpy_reference(setting):
         assert not np.array_equal(want, x @ q)
 
 
+def _im2col_crossbar_order(x, kh, kw, strides, padding):
+    """(n, ho, wo, cin*kh*kw) NumPy im2col, row g = c*kh*kw + i*kw + j (the crossbar view)."""
+    (pt, pb), (pl, pr) = padding
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    n, hp, wp, cin = xp.shape
+    ho, wo = (hp - kh) // strides[0] + 1, (wp - kw) // strides[1] + 1
+    rows = np.zeros((n, ho, wo, cin * kh * kw), x.dtype)
+    for c in range(cin):
+        for i in range(kh):
+            for j in range(kw):
+                rows[..., c * kh * kw + i * kw + j] = xp[:, i:i + (ho - 1) * strides[0] + 1:strides[0],
+                                                         j:j + (wo - 1) * strides[1] + 1:strides[1], c]
+    return rows
+
+
+CONV_SETTINGS = [  # kernel (kh, kw, cin, cout), strides, padding, xbar rows, channel-aligned,
+    # signed input, differential, read, adc bits, full scale
+    ((3, 3, 5, 6), (1, 1), ((1, 1), (1, 1)), 16, False, False, True, "differential", 6, 1.0),
+    ((3, 3, 4, 3), (2, 2), ((0, 1), (0, 1)), 20, True, False, True, "polarity", 5, 0.5),
+    ((1, 1, 12, 4), (2, 2), ((0, 0), (0, 0)), 5, False, False, False, "polarity", 6, 1.0),
+    ((2, 3, 3, 5), (1, 2), ((1, 0), (1, 1)), 7, False, True, True, "differential", 4, 1.0),
+]
+
+
+@pytest.mark.parametrize("setting", CONV_SETTINGS)
+def test_conv_tiles_as_convolutions_equal_the_product_on_explicit_patches(setting):
+    """A convolution's row tiles are read as one small convolution each
+    (`graph.arith.conv_rows_dot`: row tiles that split an input channel's kernel positions,
+    channel-aligned tiles, strides, asymmetric padding, a signed input, offset storage): the
+    same numbers as the product on NumPy im2col rows in the crossbar view's order, float32
+    and int32 (both engine convolution implementations)."""
+    from crimp_jax.graph.arith import conv_rows_dot
+    from crimp_jax.variation.analog import layer_periphery_of
+    kshape, strides, padding, rows, aligned, signed, diff, read, adc, fs = setting
+    kh, kw, cin, cout = kshape
+    rng = np.random.default_rng(cin * 10 + rows)
+    wb, ib = 6, 6
+    qmax = 2 ** (wb - 1) - 1
+    q = rng.integers(-qmax, qmax + 1, kshape)
+    x = rng.integers(-(2 ** ib - 1) if signed else 0, 2 ** ib, (2, 7, 6, cin))
+    spec = XbarSpec(rows=rows, cols=8, bits_per_cell=2, differential=diff,
+                    channel_aligned=aligned)
+    per = Periphery(AdcSpec(bits=adc, full_scale=fs, read=read), DacSpec(bits=2), spec)
+    lp = layer_periphery_of("layer", q.shape, per, wb, ib, signed)
+    read_out = layer_cells(jnp.asarray(q, jnp.float32), None, spec, VariationSpec(), wb)
+    g = tile_geometry(q.shape, spec)
+    patches = _im2col_crossbar_order(x, kh, kw, strides, padding)
+    xt = input_tiles(jnp.asarray(patches, jnp.float32), g.n_row_tiles, g.rows_per_tile)
+    want = np.asarray(crossbar_product(xt, read_out.values, lp, adc, read_out.prog))
+    want = want.reshape(patches.shape[:3] + (cout,))
+    assert np.any(want != 0)
+    for dtype, impl in ((jnp.float32, "im2col"), (jnp.int32, "im2col"), (jnp.int32, "conv")):
+        def row_dot(xin, w, lo, hi, impl=impl):
+            return conv_rows_dot(xin, w, lo, hi, (kh, kw), strides, padding, impl)
+        got = crossbar_product(jnp.asarray(x, dtype), read_out.values.astype(dtype), lp, adc,
+                               read_out.prog.astype(dtype), row_dot=row_dot)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(np.asarray(got, np.float32), want)
+
+
 def test_reference_with_non_ideal_cells():
     """Cells read with per-cell factors (a chip): the product reads them cell by cell."""
     rng = np.random.default_rng(3)

@@ -6,6 +6,8 @@ left shift. `conv_int` is an integer 2-D convolution with explicit padding, as i
 (shifted slices + one int32 `dot_general`; feature order (i, j, cin) matches an HWIO kernel
 reshaped to a matrix) or as `lax.conv_general_dilated` on int32 ('conv', XLA:CPU only: XLA:GPU
 answers UNIMPLEMENTED for integer convolutions, seen with jax 0.11.2 on an H200).
+`conv_rows_dot` is the share of a convolution that one row tile of its crossbars computes,
+float32 or int32 (the crossbar-faithful product, `crimp_jax.xbar.periphery`).
 `Checker` bounds every accumulator the converter emits to a signed width.
 """
 
@@ -15,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from crimp_jax.xbar.view import matrix_to_kernel
 
 CONV_IMPLS = ("conv", "im2col")
 CONV_DN = ("NHWC", "HWIO", "NHWC")
@@ -57,17 +61,28 @@ def _patches(x, kh, kw, strides, padding):
     return jnp.concatenate(cols, axis=-1)
 
 
-def crossbar_rows(x, kernel_hw, strides, padding):
-    """(n, ho, wo, cin*kh*kw): the inputs a convolution drives on the rows of its layer matrix,
-    in the crossbar view's row order cin*kh*kw + i*kw + j (`crimp_jax.xbar.view`). Exact for
-    any dtype (slices and zero padding only)."""
+def conv_rows_dot(x, w_rows, lo: int, hi: int, kernel_hw, strides, padding,
+                  impl: str = "im2col"):
+    """The part of a convolution that layer-matrix rows [lo, hi) compute: (n, ho, wo, N) =
+    sum over rows g in [lo, hi) of (the input x drives on row g) * w_rows[g - lo], rows in the
+    crossbar view's order g = cin*kh*kw + i*kw + j (`crimp_jax.xbar.view`), w_rows (hi - lo, N).
+
+    One convolution of the input channels the rows touch (cin from lo // (kh*kw) to the one
+    holding row hi - 1), with the rows outside [lo, hi) of the boundary channels zero: no
+    patches are materialised, so a row tile of a crossbar costs one small convolution. Exact
+    for integer-valued inputs (float32 sums below 2^24; int32 through `conv_int(impl)`)."""
     kh, kw = (int(k) for k in kernel_hw)
+    k2 = kh * kw
+    c_lo, c_hi = lo // k2, -(-hi // k2)
+    w = jnp.pad(w_rows, ((lo - c_lo * k2, c_hi * k2 - hi), (0, 0)))
+    kernel = matrix_to_kernel(w, (kh, kw, c_hi - c_lo, w.shape[-1]))
     strides = tuple(int(s) for s in strides)
     padding = tuple(tuple(int(p) for p in pair) for pair in padding)
-    p = _patches(x, kh, kw, strides, padding)
-    cin = x.shape[-1]
-    p = p.reshape(p.shape[:3] + (kh * kw, cin))
-    return jnp.swapaxes(p, -1, -2).reshape(p.shape[:3] + (cin * kh * kw,))
+    xs = x[..., c_lo:c_hi]
+    if jnp.issubdtype(x.dtype, jnp.integer):
+        return conv_int(xs, kernel.astype(jnp.int32), strides, padding, impl)
+    return lax.conv_general_dilated(xs, kernel.astype(x.dtype), strides, padding,
+                                    dimension_numbers=CONV_DN)
 
 
 def signed_width(bound) -> int:

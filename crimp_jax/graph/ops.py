@@ -16,10 +16,11 @@ Each `OpDef` names how the op is
   run by the integer engine (`engine`): int32 only;
   counted    by the cost model: `crossbar` ops are the layers the cost model prices (their
              kernels, `crimp_jax.cost`); the digital ops cost nothing there;
-  driven     on crossbar rows (`rows`, crossbar ops): the inputs the layer applies to the rows
-             of its layer matrix (a conv's patches in the crossbar view's row order), which the
-             crossbar-faithful product (`crimp_jax.xbar.periphery`: DACs, per-tile ADC reads,
-             shift-and-add) uses in float (Monte Carlo) and in the integer engine alike.
+  driven     on crossbar rows (`row_dot`, crossbar ops): what a range of rows of its layer
+             matrix computes from the layer input (a conv: one convolution of the input
+             channels those rows hold, `graph.arith.conv_rows_dot`), which the crossbar-faithful
+             product (`crimp_jax.xbar.periphery`: DACs, per-tile ADC reads, shift-and-add) calls
+             once per row tile, in float (Monte Carlo) and in the integer engine alike.
 
 Adding an op is one `register(OpDef(...))` here and its test. The ops and their attributes:
 
@@ -54,7 +55,7 @@ from jax import lax
 from crimp_jax.graph.arith import (
     CONV_DN,
     conv_int,
-    crossbar_rows,
+    conv_rows_dot,
     integral,
     rounding_shift,
 )
@@ -62,7 +63,6 @@ from crimp_jax.xbar.periphery import (
     LayerPeriphery,
     crossbar_product,
     exact_pow2,
-    input_tiles,
 )
 
 MAX_SHIFT = 30
@@ -96,7 +96,10 @@ class OpDef:
     crossbar: bool = False  # a layer on crossbars: kernel quantized/pruned/varied/costed
     keeps_grid: bool = False  # output on the input's quantization grid (no requant needed)
     nonneg: str = "inputs"  # 'always' | 'inputs' (iff all inputs are) | 'never'
-    rows: Optional[Callable] = None  # crossbar ops: (op, x, kernel_shape) -> (..., layer rows)
+    # crossbar ops: (op, x, w_rows, lo, hi, kernel_shape, impl) -> (..., N), what layer rows
+    # [lo, hi) driven by input x contribute through w_rows (hi - lo, N); impl: the engine's
+    # convolution implementation (int32 inputs)
+    row_dot: Optional[Callable] = None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -166,16 +169,19 @@ def _pads_2d(module_padding, in_hw, kernel, strides, path):
                  for p in pads)
 
 
-def _crossbar_mvm(op, x, xl: CrossbarLayer, kernel_shape):
+def _crossbar_mvm(op, x, xl: CrossbarLayer, kernel_shape, impl: str = "im2col"):
     """Integer-valued layer input x -> the layer's crossbar-faithful output (no bias)."""
-    rows = opdef(op["op"]).rows(op, x, kernel_shape)
-    _, _, t, r, c = xl.cells.shape
+    row_dot = opdef(op["op"]).row_dot
+
+    def rows_dot(xin, w_rows, lo, hi):
+        return row_dot(op, xin, w_rows, lo, hi, kernel_shape, impl)
+
     reads = None if xl.probe is None else []
-    y = crossbar_product(input_tiles(rows, t, r), xl.cells, xl.periphery, xl.adc_bits, xl.prog,
-                         probe=reads)
+    y = crossbar_product(x, xl.cells, xl.periphery, xl.adc_bits, xl.prog, probe=reads,
+                         row_dot=rows_dot)
     if xl.probe is not None:
         xl.probe(xl.periphery.name, reads)
-    return y.reshape(rows.shape[:-1] + (c,))
+    return y
 
 
 def _crossbar_float(op, x, fx, xl: CrossbarLayer):
@@ -191,7 +197,7 @@ def _crossbar_engine(step, x, ex):
     lp = LayerPeriphery(**{**xs["periphery"], "place_log2": tuple(xs["periphery"]["place_log2"])})
     xl = CrossbarLayer(ex.arrays[xs["cells"]].astype(jnp.int32),
                        ex.arrays[xs["prog"]].astype(jnp.int32), lp, int(xs["adc_bits"]))
-    y = _crossbar_mvm(step, x, xl, ex.arrays[step["w"]].shape)
+    y = _crossbar_mvm(step, x, xl, ex.arrays[step["w"]].shape, ex.impl)
     return y + ex.arrays[step["b"]].astype(jnp.int32)
 
 
@@ -301,12 +307,12 @@ def _conv_engine(step, xs, ex):
     return y + ex.arrays[step["b"]].astype(jnp.int32)
 
 
-def _conv_rows(op, x, kernel_shape):
-    return crossbar_rows(x, kernel_shape[:2], op["strides"], op["padding"])
+def _conv_row_dot(op, x, w_rows, lo, hi, kernel_shape, impl):
+    return conv_rows_dot(x, w_rows, lo, hi, kernel_shape[:2], op["strides"], op["padding"], impl)
 
 
 register(OpDef("conv", _conv_apply, _conv_convert, _conv_engine, modules=(nn.Conv,),
-               read_module=_conv_read, crossbar=True, nonneg="never", rows=_conv_rows))
+               read_module=_conv_read, crossbar=True, nonneg="never", row_dot=_conv_row_dot))
 
 
 # --- dense -----------------------------------------------------------------------------------
@@ -338,9 +344,15 @@ def _dense_engine(step, xs, ex):
     return y + ex.arrays[step["b"]].astype(jnp.int32)
 
 
+def _dense_row_dot(op, x, w_rows, lo, hi, kernel_shape, impl):
+    acc = jnp.int32 if jnp.issubdtype(x.dtype, jnp.integer) else jnp.float32
+    return lax.dot_general(x[:, lo:hi], w_rows.astype(x.dtype), (((1,), (0,)), ((), ())),
+                           preferred_element_type=acc)
+
+
 register(OpDef("dense", _dense_apply, _dense_convert, _dense_engine, modules=(nn.Dense,),
                read_module=_dense_read, crossbar=True, nonneg="never",
-               rows=lambda op, x, kernel_shape: x))
+               row_dot=_dense_row_dot))
 
 
 # --- batchnorm (read only: folded into the conv/dense before it by the graph builder) --------

@@ -235,75 +235,88 @@ def adc_read(ps, a, lo, hi):
     return jnp.clip(jnp.round(ps / step), lo, hi) * step
 
 
-def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe=None):
-    """y (M, C) of unsigned integer inputs x (M, T, R) on cells (S, P, T, R, C); with `probe`
-    (a list) the ADCs are ideal and every read's partial sums are appended to it."""
+def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe, row_dot):
+    """y (..., C) of unsigned integer-valued layer inputs x on cells (S, P, T, R, C); with
+    `probe` (a list) the ADCs are ideal and every read's partial sums are appended to it."""
     integer = jnp.issubdtype(x.dtype, jnp.integer)
     s, p, t, r, c = cells.shape
     if lp.signed_adc:
         cells, p = cells[:, :1] - cells[:, 1:], 1  # the differential current
     sign = [1, -1] if p == 2 else [1]
     rhs = jnp.transpose(cells, (2, 3, 0, 1, 4)).reshape(t, r, s * p * c)  # (T, R, S*P*C)
-    xt = jnp.transpose(x, (1, 0, 2))  # (T, M, R)
     if probe is None:
         lo, hi = adc_range(adc_bits, lp.signed_adc)
         a = adc_step_log2(lp.full_scale_levels(), adc_bits, lp.signed_adc)
     acc_type = jnp.int32 if integer else jnp.float32
-    weight = jnp.asarray([sg * 2 ** pl for pl in lp.place_log2 for sg in sign], acc_type)
+    weights = [sg * 2 ** pl for pl in lp.place_log2 for sg in sign]  # per (slice, polarity)
     base = 2 ** lp.dac_bits
-
-    full, last = divmod(lp.n_rows, r)  # whole tiles, rows of a partial last tile
-    parts = [(slice(0, full), r)] if full else []
-    if last:  # the last tile drives only its rows: no product over the zero padding
-        parts.append((slice(full, full + 1), last))
+    # row tile i drives layer rows [i*r, min((i+1)*r, n_rows)): a partial last tile drives only
+    # its rows (no product over the zero padding)
+    tiles = [(i, i * r, min((i + 1) * r, lp.n_rows)) for i in range(t)]
 
     def cycle(k, acc):
         if integer:
-            digit = jnp.right_shift(xt, k * lp.dac_bits) & (base - 1)
+            digit = jnp.right_shift(x, k * lp.dac_bits) & (base - 1)
         else:
-            digit = jnp.mod(jnp.floor(xt / exact_pow2(k * lp.dac_bits)), base)
-        codes = 0
-        for tiles, rows in parts:
-            ps = jax.lax.dot_general(digit[tiles, :, :rows], rhs[tiles, :rows],
-                                     (((2,), (1,)), ((0,), (0,))),
-                                     preferred_element_type=acc_type)  # (T, M, S*P*C)
+            digit = jnp.mod(jnp.floor(x / exact_pow2(k * lp.dac_bits)), base)
+        scale = jnp.left_shift(1, k * lp.dac_bits) if integer else exact_pow2(k * lp.dac_bits)
+        for i, r0, r1 in tiles:
+            ps = row_dot(digit, rhs[i, :r1 - r0], r0, r1)  # (..., S*P*C): one ADC read each
             if probe is not None:
                 probe.append(ps)
             read = ps if probe is not None else adc_read(ps, a, lo, hi)
-            codes = codes + jnp.sum(read, axis=0)
-        y = jnp.einsum("mqc,q->mc", codes.reshape(-1, s * p, c), weight,
-                       preferred_element_type=acc_type)
-        if integer:
-            return acc + jnp.left_shift(y, k * lp.dac_bits)
-        return acc + y * exact_pow2(k * lp.dac_bits)
+            # shift-and-add, written out per (slice, polarity) so the ADC reads, the tile sum
+            # and the recombination are one elementwise pass over the partial sums
+            for q, wq in enumerate(weights):
+                acc = acc + read[..., q * c:(q + 1) * c] * (wq * scale)
+        return acc
 
-    y = jnp.zeros((x.shape[0], c), acc_type)
+    _, r0, r1 = tiles[0]
+    out = jax.eval_shape(lambda xx, ww: row_dot(xx, ww, r0, r1), x, rhs[0, :r1 - r0])
+    y = jnp.zeros(out.shape[:-1] + (c,), acc_type)
     if probe is None:
         y = jax.lax.fori_loop(0, lp.cycles, cycle, y)
     else:  # a python loop: the partial sums of every cycle leave the loop body
         for k in range(lp.cycles):
             y = cycle(k, y)
     if lp.offset:  # offset storage: the constant offset is subtracted digitally
-        xsum = jnp.einsum("mtr,trc->mc", x, prog.astype(x.dtype), preferred_element_type=acc_type)
-        y = y - lp.offset * xsum
+        prog_rows = prog.reshape(t * r, c)[:lp.n_rows].astype(x.dtype)
+        y = y - lp.offset * row_dot(x, prog_rows, 0, lp.n_rows).astype(acc_type)
     return y
 
 
-def crossbar_product(x, cells, lp: LayerPeriphery, adc_bits, prog=None, probe=None):
-    """The crossbar-faithful y (M, C) of integer-valued inputs x (M, T, R) (row tiles of the
-    layer matrix rows, zero-padded) and per-cell read-outs `cells` (S, P, T, R, C) in level
-    units (see module docstring). `x` and `cells` both int32 (integer engine: int32 result) or
-    both float32. `adc_bits`: a python int, or a traced float scalar (a sweep compiles once).
-    `prog` (T, R, C) 0/1: programmed cells, needed for offset storage. `probe`: a list that
-    receives the partial sums (T, M, S*P*C) of every ADC read, read by ideal ADCs (the
-    calibration pass of `full_scale_ref='calibrated'`; `adc_bits` is then unused)."""
+def tile_row_dot(x, w_rows, lo: int, hi: int):
+    """The default `row_dot` of `crossbar_product`: x (M, T, R) row tiles of the layer matrix
+    rows (`input_tiles`); (M, N) = x's rows [lo, hi) times w_rows (hi - lo, N)."""
+    xm = x.reshape(x.shape[0], -1)[:, lo:hi]
+    acc = jnp.int32 if jnp.issubdtype(x.dtype, jnp.integer) else jnp.float32
+    return jax.lax.dot_general(xm, w_rows.astype(x.dtype), (((1,), (0,)), ((), ())),
+                               preferred_element_type=acc)
+
+
+def crossbar_product(x, cells, lp: LayerPeriphery, adc_bits, prog=None, probe=None,
+                     row_dot=tile_row_dot):
+    """The crossbar-faithful y (..., C) of integer-valued layer inputs `x` and per-cell
+    read-outs `cells` (S, P, T, R, C) in level units (see module docstring).
+
+    `row_dot(x, w_rows, lo, hi)` -> (..., N): what the layer rows [lo, hi) that `x` drives
+    contribute through w_rows (hi - lo, N); the default, `tile_row_dot`, takes x as (M, T, R)
+    row tiles (`input_tiles`); a convolution passes `graph.arith.conv_rows_dot` and its input
+    (N, H, W, Cin), so no patches are materialised. DAC digits are taken elementwise of `x`.
+    `x` and `cells` both int32 (integer engine: int32 result) or both float32. `adc_bits`: a
+    python int, or a traced float scalar (a sweep compiles once). `prog` (T, R, C) 0/1:
+    programmed cells, needed for offset storage. `probe`: a list that receives the partial
+    sums (..., S*P*C) of every ADC read, read by ideal ADCs (the calibration pass of
+    `full_scale_ref='calibrated'`; `adc_bits` is then unused)."""
     if lp.offset and prog is None:
         raise ValueError(f"layer {lp.name!r}: offset storage needs the programmed-cell mask")
     if lp.signed_input:
         zero = jnp.zeros((), x.dtype)
-        return (_unsigned_product(jnp.maximum(x, zero), cells, lp, adc_bits, prog, probe)
-                - _unsigned_product(jnp.maximum(-x, zero), cells, lp, adc_bits, prog, probe))
-    return _unsigned_product(x, cells, lp, adc_bits, prog, probe)
+        return (_unsigned_product(jnp.maximum(x, zero), cells, lp, adc_bits, prog, probe,
+                                  row_dot)
+                - _unsigned_product(jnp.maximum(-x, zero), cells, lp, adc_bits, prog, probe,
+                                    row_dot))
+    return _unsigned_product(x, cells, lp, adc_bits, prog, probe, row_dot)
 
 
 def read_reference(partial_sums, quantile: float):
