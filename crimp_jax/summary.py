@@ -17,8 +17,9 @@ re-parsing keys themselves. Top-level keys:
   quant             {weight_bits, act_bits, scale, per_channel} or null
   prune             pruning report (`train.analysis.prune_report`) or null
   montecarlo        {chips, sigmas, test_images, headline_sigma, variation, adc, dac, figure,
-                     adc_references: {layer: calibrated ADC reference in levels} or null
-                       (adc.full_scale_ref = 'calibrated'),
+                     adc_references: {layer: calibrated ADC reference in levels} of the
+                       run's own ADCs (adc.bits > 0, full_scale_ref 'calibrated') or null
+                       (an ADC sweep's are its adc_sweep.references),
                      curves: {curve: {sigma_key(sigma): accuracy statistics}},
                      adc_sweep / dac_sweep (if swept): {curve, sigmas, bits, figure,
                        accuracy: {sigma_key: {bits: statistics}}, ideal: {sigma_key:
