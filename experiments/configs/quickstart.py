@@ -6,12 +6,12 @@ Chain: float training (8 epochs, BatchNorm) -> a 7-epoch second stage with Batch
 folded per step: power-of-two W8A8 quantization-aware training with crossbar-aligned pruning
 (50%, zerorize-recover) and then variation-aware training (sigma 0.3, self-compensation) ->
 integer-only engine -> Monte Carlo over 8 chips -> pruning report -> cost model.
-Measured (2 CPU cores, 2026-12-02, after the graph reader): 4 min 6 s; float 42.80% on the
+Measured (2 CPU cores, 2026-12-04, jax 0.10.2 / flax 0.12.8): 4 min 15 s; float 45.40% on the
 1,000-image test subset (2,000 training images; inputs divided by the archive's own channel
-std; with the original pixels' std the same float stage gives 47.00%), CRIMP 48.30% (integer
-engine identical on every image), 44.43% +/- 1.02 over 8 chips at sigma 0.3 with
-self-compensation (38.25% +/- 1.72 without), 50% sparsity, 57 -> 30 crossbars, 6.1x less power
-and 18.2x less area than the original model (before the graph reader: results/quickstart_cpu).
+std), CRIMP 46.60% (integer engine identical on every image), 44.23% +/- 1.68 over 8 chips at
+sigma 0.3 with self-compensation (34.08% +/- 3.32 without), 50% sparsity, 57 -> 33 crossbars,
+5.6x less power and 16.7x less area than the original model (README: an earlier measurement in
+another package set).
 A demo of the chain on a weak float model; the accuracy benchmark is resnet20_proxy.py.
 `:tiny` (a 3-layer CNN, 200 training images, 2 epochs in all) is a seconds-long smoke test.
 """
