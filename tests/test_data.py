@@ -45,6 +45,23 @@ def test_balanced_subset(cifar10):
         data_lib.balanced_subset(cifar10["test"], 2000)
 
 
+def test_calibration_sample_spans_a_class_ordered_split():
+    """Archives are ordered by class: a calibration pass takes a seeded random sample, not the
+    first n images (which here would all be class 0)."""
+    labels = np.repeat(np.arange(10), 200)  # the quickstart's 2,000, in archive order
+    images = np.arange(2000)  # image i is its index
+    picked = data_lib.calibration_sample(images, 128, seed=0)
+    assert len(picked) == 128 and len(np.unique(picked)) == 128
+    assert np.all(np.diff(picked) > 0)  # index order
+    counts = np.bincount(labels[picked], minlength=10)
+    assert counts.min() >= 5, counts  # every class (12.8 expected each)
+    np.testing.assert_array_equal(data_lib.calibration_sample(images, 128, seed=0), picked)
+    assert not np.array_equal(data_lib.calibration_sample(images, 128, seed=1), picked)
+    assert data_lib.calibration_sample(images, 5000) is images  # fewer images than asked: all
+    jax_images = jnp.asarray(images)  # device arrays too (the bench's)
+    np.testing.assert_array_equal(data_lib.calibration_sample(jax_images, 128, seed=0), picked)
+
+
 def test_missing_data_names_both_ways(tmp_path, monkeypatch):
     monkeypatch.delenv("CRIMP_DATA_DIR", raising=False)
 

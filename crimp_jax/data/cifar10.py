@@ -165,6 +165,19 @@ def balanced_subset(split: Split, per_class: int, seed: int = 0,
     return Split(split.images[idx], split.labels[idx])
 
 
+def calibration_sample(images, n: int, seed: int = 0):
+    """`n` of `images` for a calibration pass (activation thresholds, ADC full scales): a
+    seeded random sample in index order, not the first n. Archives are ordered by class (the
+    offline CIFAR-10: the first 500 training images are all airplanes; in the quickstart's
+    2,000 the first 128 are too), so the first n would calibrate on one or a few classes. All
+    of `images` when n >= their count."""
+    total = len(images)
+    if n >= total:
+        return images
+    idx = np.sort(np.random.default_rng(seed).permutation(total)[:n])
+    return images[idx]
+
+
 def balanced_subset_indices(labels, per_class: int, seed: int = 0,
                             num_classes: int | None = None) -> np.ndarray:
     """Sorted indices of `balanced_subset`."""

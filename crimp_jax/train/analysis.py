@@ -15,7 +15,7 @@ import numpy as np
 
 from crimp_jax import cost as cost_lib
 from crimp_jax import prune as prune_lib
-from crimp_jax.data import balanced_subset
+from crimp_jax.data import balanced_subset, calibration_sample
 from crimp_jax.evaluate import (
     plot_accuracy_vs_bits,
     plot_accuracy_vs_sigma,
@@ -157,10 +157,10 @@ def calibrated_periphery(run, folded_model, params, qstate, masks, calib_images,
         return per
     if calib_images is None:
         raise ValueError("adc.full_scale_ref='calibrated' needs calibration images")
-    per = calibrate_periphery(folded_model, params, qstate, run.quant, per,
-                              calib_images[: run.adc.calib_images], masks)
+    sample = calibration_sample(calib_images, run.adc.calib_images, run.data.seed)
+    per = calibrate_periphery(folded_model, params, qstate, run.quant, per, sample, masks)
     log.info("ADC full scales calibrated on %d images (quantile %g): %s",
-             min(len(calib_images), run.adc.calib_images), run.adc.calib_quantile,
+             len(sample), run.adc.calib_quantile,
              ", ".join(f"{k} {v:g}" for k, v in per.references))
     return per
 

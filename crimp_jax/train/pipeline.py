@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from crimp_jax.config import RunSpec, parse_config
-from crimp_jax.data import known, load_splits
+from crimp_jax.data import calibration_sample, known, load_splits
 from crimp_jax.graph import Network, fold_params
 from crimp_jax.models import build_network
 from crimp_jax.summary import write_summary
@@ -297,7 +297,8 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
         dense_kernels = jax.device_get(flatten(fold_params(
             graph, state.params["params"], state.model_state["batch_stats"])))
         task2 = crimp_task(run, models, steps_per_epoch)
-        calib = jnp.asarray(train_np.images[: run.crimp.calib_images])
+        calib = jnp.asarray(calibration_sample(train_np.images, run.crimp.calib_images,
+                                               run.data.seed))
         state2 = init_crimp_state(run, models, state, calib, task2.tx)
         rest = None if stop_after_epoch is None else stop_after_epoch - run.train.epochs
         select = None

@@ -75,7 +75,8 @@ class AdcSpec:
         read of calib_images training images on the ideal chip).
       calib_quantile: 'calibrated' only: the quantile of the observed |partial sums| taken as
         the reference, in (0, 1]; 1.0 is the largest observed read (no calibration read clips).
-      calib_images: 'calibrated' only: training images of the calibration pass (>= 1).
+      calib_images: 'calibrated' only: training images of the calibration pass (>= 1; a
+        seeded random sample of the training split, `data.calibration_sample`).
     """
 
     bits: int = 0
