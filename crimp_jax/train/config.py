@@ -90,7 +90,7 @@ class CrimpSpec(OptimSpec):
       bn_momentum: momentum of the running statistics, in [0, 1).
       threshold_lr: Adam rate of the log2 quantization thresholds; 0 keeps the calibrated ones.
       calib_images: training images that calibrate the thresholds (>= 1; a seeded random
-        sample of the training split, `data.calibration_sample`).
+        sample of the training split, `crimp_jax.data.calibration_sample`).
       distill_weight: weight a of knowledge distillation from the float model, in [0, 1]: loss
         = (1 - a) * cross-entropy + a * T^2 * KL(teacher_T || student_T); 0 is off.
       distill_temperature: T (> 0).

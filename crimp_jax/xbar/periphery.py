@@ -76,7 +76,7 @@ class AdcSpec:
       calib_quantile: 'calibrated' only: the quantile of the observed |partial sums| taken as
         the reference, in (0, 1]; 1.0 is the largest observed read (no calibration read clips).
       calib_images: 'calibrated' only: training images of the calibration pass (>= 1; a
-        seeded random sample of the training split, `data.calibration_sample`).
+        seeded random sample of the training split, `crimp_jax.data.calibration_sample`).
     """
 
     bits: int = 0
