@@ -2,9 +2,10 @@
 # The periphery results of results/periphery_cpu: ADC-bit and read-time (drift) sweeps of a
 # trained quickstart model and of the ResNet-20 CRIMP CPU run, with 4-bit DACs and differential
 # (signed) ADC reads at full scale 'max', then the quickstart model with calibrated ADC full
-# scales and with drift alone (sigma 0). Each command resumes a finished workdir (training is
-# skipped) or trains it first (quickstart: ~7 min; ResNet-20: ~15 min on 2 CPU cores), then
-# runs the sweeps (quickstart ~20 min, ResNet-20 ~20 min on 2 CPU cores).
+# scales (4-bit and 1-bit DACs) and with drift alone (sigma 0). Each command resumes a
+# finished workdir (training is skipped) or trains it first (quickstart: ~7 min; ResNet-20:
+# ~15 min on 2 CPU cores), then runs the sweeps (quickstart ~20 min, ResNet-20 ~20 min on 2
+# CPU cores).
 #   bash launch/periphery_cpu_results.sh [ROOT]     (default ROOT: runs)
 set -eu
 root=${1:-runs}
@@ -34,3 +35,11 @@ python -m experiments.run --config=experiments/configs/quickstart.py \
   --workdir=$root/quickstart_drift0 --config.evaluate.chips=20 \
   "--config.evaluate.sigmas=(0.0,)" --config.evaluate.headline_sigma=0.0 \
   --config.variation.drift_nu_mean=0.05 --config.variation.drift_nu_std=0.02 $TIMES
+# ISAAC-style 1-bit DACs (polarity reads) with calibrated ADC full scales, on a copy of the
+# trained quickstart workdir (~25 min of sweeps on 2 CPU cores: 64 plain MACs per MAC).
+rm -rf $root/quickstart_cal1 && cp -r $root/quickstart $root/quickstart_cal1
+rm -f $root/quickstart_cal1/summary.json
+python -m experiments.run --config=experiments/configs/quickstart.py \
+  --workdir=$root/quickstart_cal1 --config.evaluate.chips=20 \
+  "--config.evaluate.periphery_sigmas=(0.0,0.3)" "--config.evaluate.sigmas=(0.0,0.3)" \
+  --config.dac.bits=1 --config.adc.full_scale_ref=calibrated "--config.evaluate.adc_bits=(6,7,8)"
