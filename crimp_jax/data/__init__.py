@@ -28,5 +28,5 @@ from crimp_jax.data.synthetic import synthetic_split
 
 __all__ = ["epoch_permutation", "random_crop_flip", "CLASS_NAMES", "NPZ_NAME", "NUM_CLASSES",
            "DataError", "Split", "balanced_subset", "calibration_sample", "find_npz",
-           "load_cifar10", "load_tfds", "KNOWN", "SOURCES", "DataSpec", "Known", "known", "DataInfo", "Splits",
-           "channel_stats", "dataset_info", "load_splits", "splits_from_arrays", "synthetic_split"]
+           "load_cifar10", "load_tfds", "KNOWN", "SOURCES", "DataSpec", "Known", "known",
+           "DataInfo", "Splits", "channel_stats", "dataset_info", "load_splits", "splits_from_arrays", "synthetic_split"]

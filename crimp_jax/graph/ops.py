@@ -63,6 +63,7 @@ from crimp_jax.xbar.periphery import (
     LayerPeriphery,
     crossbar_product,
     exact_pow2,
+    tile_row_dot,
 )
 
 MAX_SHIFT = 30
@@ -345,9 +346,7 @@ def _dense_engine(step, xs, ex):
 
 
 def _dense_row_dot(op, x, w_rows, lo, hi, kernel_shape, impl):
-    acc = jnp.int32 if jnp.issubdtype(x.dtype, jnp.integer) else jnp.float32
-    return lax.dot_general(x[:, lo:hi], w_rows.astype(x.dtype), (((1,), (0,)), ((), ())),
-                           preferred_element_type=acc)
+    return tile_row_dot(x, w_rows, lo, hi)  # a dense input (N, features) is its own rows
 
 
 register(OpDef("dense", _dense_apply, _dense_convert, _dense_engine, modules=(nn.Dense,),

@@ -287,8 +287,9 @@ def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe, row_d
 
 
 def tile_row_dot(x, w_rows, lo: int, hi: int):
-    """The default `row_dot` of `crossbar_product`: x (M, T, R) row tiles of the layer matrix
-    rows (`input_tiles`); (M, N) = x's rows [lo, hi) times w_rows (hi - lo, N)."""
+    """The default `row_dot` of `crossbar_product` (and a dense layer's): x (M, T, R) row tiles
+    of the layer matrix rows (`input_tiles`) or (M, rows); (M, N) = x's rows [lo, hi) times
+    w_rows (hi - lo, N)."""
     xm = x.reshape(x.shape[0], -1)[:, lo:hi]
     acc = jnp.int32 if jnp.issubdtype(x.dtype, jnp.integer) else jnp.float32
     return jax.lax.dot_general(xm, w_rows.astype(x.dtype), (((1,), (0,)), ((), ())),
