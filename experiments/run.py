@@ -36,9 +36,18 @@ def fail(message: str) -> None:
 
 def flag_error_message(e: BaseException, argv) -> str:
     """One line for an error raised while parsing --config and its overrides."""
+    if isinstance(e, AttributeError) and e.args and isinstance(e.args[0], KeyError):
+        e = e.args[0]  # ml_collections: a misspelt key of a block
     text = " ".join(str(e).split())
     if isinstance(e, KeyError):
-        key = str(e.args[0] if e.args else e).strip("'\"")
+        raw = str(e.args[0] if e.args else e)
+        hint = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', raw)
+        if hint:
+            offenders = [a for a in argv if a.startswith("--config.")
+                         and a.split("=", 1)[0].endswith(f".{hint[2]}")]
+            return (f"{offenders[0] if offenders else '--config'}: unknown config key "
+                    f"{hint[2]!r}; did you mean {hint[1]!r}? (docs/config.md lists every key)")
+        key = raw.strip("'\"")
         key = key.split("'")[1] if "'" in key else key
         offenders = [a for a in argv if a.startswith("--config.")
                      and re.search(rf"[.=]{re.escape(key)}([.=]|$)", a.split("=", 1)[0] + "=")]
@@ -50,15 +59,34 @@ def flag_error_message(e: BaseException, argv) -> str:
     return text.removeprefix("flag ")
 
 
-def default_workdir(argv) -> str:
-    """runs/<config file stem>[_<arg>] for the --config argument in `argv`."""
+def config_spec(argv) -> str:
+    """The value of --config in `argv` ('' if absent)."""
     spec = ""
     for i, a in enumerate(argv):
         if a.startswith("--config="):
             spec = a.split("=", 1)[1]
         elif a == "--config" and i + 1 < len(argv):
             spec = argv[i + 1]
-    path, _, arg = spec.partition(":")
+    return spec
+
+
+def config_file_error(argv) -> str:
+    """One line for a --config file that could not be loaded (missing, a folder, unreadable)."""
+    path = Path(config_spec(argv).partition(":")[0])
+    if not path.exists():
+        what = "no such file"
+    elif path.is_dir():
+        what = "a folder, not a config file"
+    else:
+        what = "not readable"
+    return (f"--config={config_spec(argv)}: {path}: {what}; expected a Python file with "
+            f"get_config(arg), e.g. --config=experiments/configs/quickstart.py (paths are "
+            f"relative to {Path.cwd()})")
+
+
+def default_workdir(argv) -> str:
+    """runs/<config file stem>[_<arg>] for the --config argument in `argv`."""
+    path, _, arg = config_spec(argv).partition(":")
     name = Path(path).stem + (f"_{arg}" if arg else "")
     return str(Path("runs") / re.sub(r"[^A-Za-z0-9_.-]+", "_", name))
 
@@ -70,6 +98,8 @@ def parse_flags(argv):
         if FLAGS.config is None:
             fail("--config is required: python -m experiments.run "
                  "--config=experiments/configs/<name>.py[:arg] [--workdir=DIR]")
+        if type(FLAGS.config).__name__ == "_ErrorConfig":  # ml_collections defers the error
+            fail(config_file_error(argv))
         if FLAGS.workdir is None:
             FLAGS.workdir = default_workdir(argv)
         return rest

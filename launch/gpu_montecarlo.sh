@@ -17,7 +17,9 @@ export PYTHONUNBUFFERED=1
 export CRIMP_DATA_DIR=${CRIMP_DATA_DIR:-$PWD/.data}
 py=${PYTHON:-python3}
 run_config=${RUN_CONFIG:-experiments/configs/resnet56_cifar10_crimp.py:crimp,gpu}
-run_overrides=${RUN_OVERRIDES:---config.train.epochs=20 --config.crimp.prune_epochs=5 --config.crimp.ramp_epochs=3 --config.evaluate.compensation=('off','on')}
+# (in double quotes: inside ${VAR:-default} bash would strip the single quotes of the tuple)
+default_overrides="--config.train.epochs=20 --config.crimp.prune_epochs=5 --config.crimp.ramp_epochs=3 --config.evaluate.compensation=('off','on')"
+run_overrides=${RUN_OVERRIDES:-$default_overrides}
 bench_config=${BENCH_CONFIG:-experiments/configs/vgg16_cifar10.py:gpu}
 bench_models=${BENCH_MODELS:-vgg16,resnet56}
 bench_flags=${BENCH_FLAGS:---batches=500 --chips=16 --mc_images=10000}

@@ -8,10 +8,17 @@ decoding and caching the JPEG archive (`tests/test_data.py`) and learning above 
 images (`tests/test_train.py::test_learns_above_chance_on_real_cifar10`). CI's `.ci/run` sets
 `CRIMP_DATA_DIR`, so CI runs those too.
 
-The session shares one XLA persistent compilation cache (a temporary folder, removed at exit;
-also used by the scripts the tests run in subprocesses): many tests compile the same tiny
-programs, and the launch-script tests run the same configs several times (a tiny CRIMP run:
-39 s without the cache, 13 s with it, 2-core CPU). Trace counts are unaffected.
+Speed (the suite is compile-bound; 2026-12-06, 2-core CPU: 944 s before these measures and
+the cheaper tests of issue 20, 406 s after):
+- `pytest.ini` runs one pytest-xdist worker per core (`pytest_xdist_auto_num_workers` below):
+  XLA compiles on one thread, so a second worker uses the second core;
+- the session, its workers and the scripts the tests run in subprocesses share one XLA
+  persistent compilation cache (a temporary folder made by the first process, removed at its
+  exit): many tests compile the same tiny programs;
+- `JAX_DISABLE_MOST_OPTIMIZATIONS=1` (as the flax examples' tests run): a program compiled to
+  run a few steps costs less unoptimised (the narrow ResNet-18 whole chain: 62 s -> 42 s).
+  Every exactness test (integer engine = fake quant, resume = uninterrupted) holds either way.
+Trace counts are unaffected.
 """
 
 import atexit
@@ -21,6 +28,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+# Tests compile many small programs once each: XLA's most expensive optimisations cost more
+# than they save there (the flax examples' tests do the same). Subprocesses inherit it.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # several workers, one GPU
 
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _xla_cache = tempfile.mkdtemp(prefix="crimp_jax_tests_xla_")
@@ -33,6 +45,12 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     jax.config.update("jax_compilation_cache_dir", _xla_cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pytest.ini): one worker per core, at most 8 (each holds its own compiled
+    programs)."""
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 def data_available() -> bool:
@@ -67,3 +85,40 @@ def tiny_config(arg: str = "tiny", **overrides):
                 node = getattr(node, p)
             setattr(node, key, value)
     return c
+
+
+def cli_in_process(*args, parse_only: bool = False):
+    """`python -m experiments.run ARGS` in this process (its flag parsing and `main`, as
+    `app.run` calls them): (exit status, stderr), or with `parse_only` the parsed config. An
+    exception the CLI does not turn into an `error:` line propagates and fails the test, as a
+    traceback would. Override flags (`--config.a.b`) that ml_collections defined in an earlier
+    call are removed first, as a fresh process would not have them."""
+    import contextlib
+    import io
+    import sys
+
+    from absl import flags
+
+    from experiments import run as run_mod
+
+    def reset():
+        flags.FLAGS.unparse_flags()
+        for name in [n for n in flags.FLAGS if n.startswith("config.")]:
+            delattr(flags.FLAGS, name)
+
+    argv, saved = ["experiments/run.py", *args], sys.argv
+    reset()
+    sys.argv = argv  # ml_collections reads the config overrides from sys.argv
+    err, code = io.StringIO(), 0
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            rest = run_mod.parse_flags(argv)
+            if parse_only:
+                return flags.FLAGS.config
+            run_mod.main(rest)
+    except SystemExit as e:
+        code = e.code
+    finally:
+        sys.argv = saved
+        reset()
+    return code, err.getvalue()

@@ -82,10 +82,19 @@ def test_crimp_train_step_traces_once_across_phases(batchnorm):
         assert not np.allclose(jax.tree.leaves(state.model_state["batch_stats"])[0], before)
 
 
-@pytest.mark.parametrize("batchnorm", ["folded", "fold_per_step"])
-def test_resume_mid_stage_equals_uninterrupted(tmp_path, batchnorm):
+def _last_checkpoint(workdir):
+    ck = StageCheckpointer(workdir, "crimp")
+    step = ck.latest_step()
+    restored = ck.manager.restore(step)
+    ck.close()
+    return step, restored
+
+
+def test_resume_mid_stage_equals_uninterrupted(tmp_path):
+    """BatchNorm folded, cut inside the zerorize-recover alternation. (BatchNorm kept, whose
+    state adds the running statistics, is resumed in the model-selection test below.)"""
     over = {"crimp.prune_epochs": 3, "evaluate.chips": 0, "evaluate.engine": False,
-            "crimp.batchnorm": batchnorm, "crimp.optimizer": "sgd", "crimp.lr": 0.01}
+            "crimp.batchnorm": "folded", "crimp.optimizer": "sgd", "crimp.lr": 0.01}
     full = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "full")
     # Stop after float epoch 1 + the first (zerorize) CRIMP epoch, then resume.
     cut = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "cut", stop_after_epoch=2)
@@ -93,25 +102,17 @@ def test_resume_mid_stage_equals_uninterrupted(tmp_path, batchnorm):
     resumed = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "cut")
     assert resumed["test_accuracy"] == full["test_accuracy"]
     assert resumed["prune"]["sparsity"] == full["prune"]["sparsity"]
-
-    def last(workdir):
-        ck = StageCheckpointer(workdir, "crimp")
-        step = ck.latest_step()
-        restored = ck.manager.restore(step)
-        ck.close()
-        return step, restored
-
-    (sa, a), (sb, b) = last(tmp_path / "full"), last(tmp_path / "cut")
+    (sa, a), (sb, b) = _last_checkpoint(tmp_path / "full"), _last_checkpoint(tmp_path / "cut")
     assert sa == sb == 3 * 4
-    # params, thresholds, masks, momentum and (BN kept) the running statistics
-    jax.tree.map(np.testing.assert_array_equal, a, b)
+    jax.tree.map(np.testing.assert_array_equal, a, b)  # params, thresholds, masks, momentum
 
 
 def test_model_selection_deploys_the_best_validation_epoch_and_resumes(tmp_path):
     """crimp.select_chips: every fixed-mask epoch is scored on 2 chips over 50 held-out
     training images; the deployed model is the best epoch's (its test accuracy is the one that
-    epoch logged), and a resumed stage makes the same selection."""
-    over = {"crimp.prune_epochs": 1, "crimp.finetune_epochs": 3, "crimp.select_chips": 2,
+    epoch logged), and a resumed stage makes the same selection. BatchNorm kept: the resumed
+    stage's last checkpoint equals the uninterrupted one's, running statistics included."""
+    over = {"crimp.batchnorm": "fold_per_step", "crimp.prune_epochs": 1, "crimp.finetune_epochs": 3, "crimp.select_chips": 2,
             "data.val_per_class": 5, "train.eval_every": 1, "evaluate.chips": 0,
             "evaluate.engine": False, "crimp.lr": 0.05}
     full = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "full")
@@ -129,6 +130,11 @@ def test_model_selection_deploys_the_best_validation_epoch_and_resumes(tmp_path)
     assert cut == {"interrupted": True, "stage": "crimp"}
     resumed = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "cut")
     assert resumed["selection"] == sel and resumed["test_accuracy"] == full["test_accuracy"]
+    (sa, a), (sb, b) = _last_checkpoint(tmp_path / "full"), _last_checkpoint(tmp_path / "cut")
+    assert sa == sb == 4 * 4
+    # params, thresholds, masks, momentum and the running statistics
+    assert jax.tree.leaves(a["model_state"])
+    jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
 def test_selection_log_keeps_the_best_and_drops_scores_after_a_resume(tmp_path):

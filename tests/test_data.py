@@ -79,6 +79,120 @@ def test_missing_data_names_both_ways(tmp_path, monkeypatch):
         data_lib.load_cifar10(None, "ftp")
 
 
+# --- damaged files: the archive and the decoded cache ----------------------------------------
+
+def _small_archive(path, per_split=(12, 8), seed=0):
+    """A CIFAR-10-format JPEG archive (docs/data.md) of a few random images, written here with
+    Pillow; returns the decoded uint8 images of each split as the reference."""
+    import io as io_lib
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    arrays, ref = {}, {}
+    for split, n in zip(("train", "test"), per_split):
+        blobs, decoded = [], []
+        for _ in range(n):
+            buf = io_lib.BytesIO()
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                buf, format="JPEG", quality=75)
+            blobs.append(np.frombuffer(buf.getvalue(), np.uint8))
+            decoded.append(np.asarray(Image.open(io_lib.BytesIO(buf.getvalue())).convert("RGB")))
+        arrays[f"{split}_jpeg"] = np.concatenate(blobs)
+        arrays[f"{split}_offsets"] = np.concatenate([[0], np.cumsum([len(b) for b in blobs])])
+        arrays[f"{split}_labels"] = (np.arange(n) % 10).astype(np.uint8)
+        ref[split] = np.stack(decoded)
+    np.savez(path, **arrays)
+    return ref
+
+
+def _flip_bytes(path, where: float, n: int = 64):
+    """Inverts `n` bytes of the file at the fraction `where` of its length (its size and
+    zip directory stay as they were)."""
+    raw = bytearray(path.read_bytes())
+    at = int(len(raw) * where)
+    raw[at:at + n] = bytes(255 - b for b in raw[at:at + n])
+    path.write_bytes(bytes(raw))
+
+
+@pytest.fixture
+def small_archive(tmp_path, monkeypatch):
+    """(archive path, reference images per split) with a private decoded-data cache."""
+    monkeypatch.setenv("CRIMP_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "data" / cifar_mod.NPZ_NAME
+    path.parent.mkdir()
+    return path, _small_archive(path)
+
+
+def test_damaged_cache_is_decoded_again_and_replaced(small_archive, caplog):
+    """A cache file damaged on disk (bad CRC inside an array, not only in the zip directory)
+    is found when read, decoded again from the archive with one log line, and replaced: the
+    next load reads the new cache silently."""
+    path, ref = small_archive
+    first = cifar_mod.load_npz(path)
+    np.testing.assert_array_equal(first["train"].images, ref["train"])
+    (cache,) = (path.parents[1] / "cache").glob("cifar10_decoded_*.npz")
+    _flip_bytes(cache, 0.3)  # inside train_images
+    caplog.set_level("WARNING")
+    healed = cifar_mod.load_npz(path)
+    warnings = [r.getMessage() for r in caplog.records if "is damaged" in r.getMessage()]
+    assert len(warnings) == 1 and str(cache) in warnings[0]
+    for split in ("train", "test"):
+        np.testing.assert_array_equal(healed[split].images, ref[split])
+        np.testing.assert_array_equal(healed[split].labels, np.arange(len(ref[split])) % 10)
+    caplog.clear()
+    again = cifar_mod.load_npz(path)  # the replaced cache is intact
+    assert not caplog.records  # read from the cache: no decode, no warning
+    np.testing.assert_array_equal(again["test"].images, ref["test"])
+
+
+def _damage_truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _damage_bytes(path):
+    _flip_bytes(path, 0.2)
+
+
+def _damage_wrong_archive(path):
+    np.savez(path, images=np.zeros((3, 32, 32, 3), np.uint8), labels=np.zeros(3, np.uint8))
+
+
+def _damage_not_jpeg(path):
+    with np.load(path) as a:
+        arrays = dict(a)
+    arrays["test_jpeg"] = np.zeros_like(arrays["test_jpeg"])  # same length, no JPEG inside
+    np.savez(path, **arrays)
+
+
+def _damage_offsets(path):
+    with np.load(path) as a:
+        arrays = dict(a)
+    arrays["train_offsets"] = arrays["train_offsets"][::-1].copy()
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("damage, what", [
+    (_damage_truncate, "damaged or not an npz archive"),
+    (_damage_bytes, "damaged or not an npz archive"),
+    (_damage_wrong_archive, "not a CIFAR-10 JPEG archive: no ['test_jpeg'"),
+    (_damage_not_jpeg, "test image 0 does not decode"),
+    (_damage_offsets, "train_offsets"),
+])
+def test_damaged_archive_is_one_error_naming_the_file_and_what_to_do(small_archive, damage,
+                                                                     what):
+    path, _ = small_archive
+    damage(path)
+    size = path.stat().st_size
+    with pytest.raises(data_lib.DataError) as e:
+        cifar_mod.load_npz(path)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{path}: ") and what in msg, msg
+    assert "replace it with an intact copy" in msg and "sha256" in msg
+    assert path.stat().st_size == size  # the file is left as it was
+    assert not list((path.parents[1] / "cache").glob("*.npz"))  # nothing cached from it
+
+
 def _padded_windows(img, pad=4):
     p = np.pad(img, ((pad, pad), (pad, pad), (0, 0)))
     h, w = img.shape[:2]

@@ -185,14 +185,26 @@ def test_resnet18_has_the_cifar_variants_parameter_count_and_projection_shortcut
 
 
 def test_resnet18_trains_one_tiny_epoch_and_goes_through_the_whole_chain(tmp_path):
+    """The registered ResNet-18 class with its topology unchanged (3x3 stem, [2, 2, 2, 2] basic
+    blocks, stride-2 stages, the three projection shortcuts, 21 crossbar layers), made narrow
+    (widths 8-16 instead of 64-512, as the flax examples test a small ResNet) so the whole
+    chain costs seconds: its 3x3 convolutions of 16 channels still span two 128-row
+    crossbars. The full width's parameter count and layer names are the test above."""
+    from crimp_jax.models.resnet18 import ResNet18
+
+    splits = _splits(2)
+    i = splits.info
+    net = Network(ResNet18(widths=(8, 16, 16, 16)), i.image_shape, i.mean_int, i.std, "resnet18")
+    assert [op["name"] for op in net.graph.layers] == \
+        [op["name"] for op in build_network("resnet18").graph.layers]
     c = _tiny_crimp_config(("stem/", "fc/"))
     c.model.name = "resnet18"
-    # Two of the slowest compiles of this 11M-parameter model on a CPU dropped (about 70 s):
-    # both BatchNorm modes and both curves are tested on the small models.
+    # Both BatchNorm modes and both curves are tested on the small models.
     c.crimp.batchnorm = "folded"
     c.evaluate.compensation = ("on",)
-    s = pipeline.train_and_evaluate(c, tmp_path, data=_splits(2))
-    assert s["model"] == "resnet18" and s["num_params"] == 11_173_962
+    s = pipeline.train_and_evaluate(c, tmp_path, network=net, data=splits)
+    assert s["model"] == "resnet18" and s["num_params"] == sum(
+        int(np.prod(a.shape)) for a in jax.tree.leaves(net.abstract_variables()["params"]))
     assert s["accuracy"]["engine_exact_logits"] == 1.0
     assert s["montecarlo"]["curves"]
 

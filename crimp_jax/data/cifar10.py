@@ -17,12 +17,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 NPZ_NAME = "cifar10_jpeg_q75.npz"
+ARCHIVE_SHA256 = "816040ca4dcf577df78fb3d83e918c2c1cbb347e5dccf966fe9507b91daaf554"
+SPLITS = ("train", "test")
 NUM_CLASSES = 10
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                "truck")
@@ -55,43 +60,117 @@ def find_npz(data_dir: str | None) -> Path | None:
     return None
 
 
-def _decode_split(archive, split: str) -> Split:
+def _decode_split(archive, split: str, path: Path) -> Split:
+    """One split of the JPEG archive, every array read whole and checked (dtype, shape,
+    offsets inside the blob, labels 0-9, each JPEG a 32x32 image); a `DataError` names what is
+    wrong."""
     from PIL import Image
 
     blob = archive[f"{split}_jpeg"]
     offsets = archive[f"{split}_offsets"]
-    labels = archive[f"{split}_labels"].astype(np.int32)
+    labels = archive[f"{split}_labels"]
     n = len(labels)
-    if len(offsets) != n + 1:
-        raise DataError(f"{split}_offsets has {len(offsets)} entries, expected {n + 1}")
+    if blob.dtype != np.uint8 or blob.ndim != 1 or labels.ndim != 1:
+        raise _bad_archive(path, f"{split}_jpeg is {blob.dtype} {blob.shape} and {split}_labels "
+                                 f"{labels.shape}; expected a uint8 byte string and (n,) labels")
+    if (len(offsets) != n + 1 or not np.issubdtype(offsets.dtype, np.integer)
+            or (n and (offsets[0] != 0 or offsets[-1] != len(blob)
+                       or np.any(np.diff(offsets) <= 0)))):
+        raise _bad_archive(path, f"{split}_offsets ({offsets.dtype}, {len(offsets)} entries) do "
+                                 f"not cut {split}_jpeg ({len(blob)} bytes) into {n} images")
+    if n and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise _bad_archive(path, f"{split}_labels in [{labels.min()}, {labels.max()}]; expected "
+                                 f"0..{NUM_CLASSES - 1}")
     images = np.empty((n, 32, 32, 3), np.uint8)
     for i in range(n):
-        with Image.open(io.BytesIO(blob[offsets[i]:offsets[i + 1]].tobytes())) as im:
-            images[i] = np.asarray(im.convert("RGB"))
-    return Split(images, labels)
+        try:
+            with Image.open(io.BytesIO(blob[offsets[i]:offsets[i + 1]].tobytes())) as im:
+                images[i] = np.asarray(im.convert("RGB"))
+        except (OSError, ValueError) as e:  # PIL: not a JPEG, truncated, or not 32x32
+            raise _bad_archive(path, f"{split} image {i} does not decode to 32x32 RGB "
+                                     f"({type(e).__name__}: {e})") from None
+    return Split(images, labels.astype(np.int32))
+
+
+def _bad_archive(path: Path, what: str) -> DataError:
+    return DataError(f"{path}: {what}; replace it with an intact copy of {NPZ_NAME} "
+                     f"(sha256 {ARCHIVE_SHA256[:16]}..., docs/data.md) or point data.data_dir / "
+                     f"CRIMP_DATA_DIR at one")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_archive(path: Path) -> dict:
+    """{'train': Split, 'test': Split} decoded from the archive at `path`, verified whole (the
+    zip's CRC of every array, which `np.load` checks as it reads one, and `_decode_split`'s
+    checks); any damage is one `DataError` naming the file and what to do. An archive that
+    decodes but is not the reference copy (sha256) is used, with a warning: its numbers are
+    not comparable with results on the reference copy."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = sorted({f"{s}_{f}" for s in SPLITS for f in ("jpeg", "offsets", "labels")}
+                             - set(archive.files))
+            if missing:
+                raise _bad_archive(path, f"not a CIFAR-10 JPEG archive: no {missing} array(s)")
+            splits = {s: _decode_split(archive, s, path) for s in SPLITS}
+    except DataError:
+        raise
+    except Exception as e:  # noqa: BLE001 - zipfile, numpy and the OS raise many types here
+        raise _bad_archive(path, f"damaged or not an npz archive ({type(e).__name__}: "
+                                 f"{' '.join(str(e).split())[:200]})") from None
+    digest = _sha256(path)
+    if digest != ARCHIVE_SHA256:
+        log.warning("%s: sha256 %s... is not the reference copy's (%s...); its numbers are not "
+                    "comparable with results on the reference copy", path, digest[:16],
+                    ARCHIVE_SHA256[:16])
+    return splits
+
+
+def _read_cache(cache: Path) -> dict | None:
+    """The decoded splits from the cache file, every array read whole (the zip's CRC is
+    checked as each is read) and its dtype and shape checked; None, logged, if it is damaged."""
+    try:
+        with np.load(cache, allow_pickle=False) as c:
+            splits = {s: Split(c[f"{s}_images"], c[f"{s}_labels"]) for s in SPLITS}
+        for s, sp in splits.items():
+            if (sp.images.dtype != np.uint8 or sp.images.shape[1:] != (32, 32, 3)
+                    or sp.labels.shape != sp.images.shape[:1]):
+                raise ValueError(f"{s} arrays are {sp.images.dtype} {sp.images.shape} and "
+                                 f"{sp.labels.shape}")
+        return splits
+    except Exception as e:  # noqa: BLE001 - any damage means: decode again
+        log.warning("decoded-data cache %s is damaged (%s: %s); decoding the archive again and "
+                    "replacing it", cache, type(e).__name__, " ".join(str(e).split())[:200])
+        return None
 
 
 def load_npz(path: Path) -> dict:
-    """Decodes the JPEG archive once; later calls read the uint8 cache."""
+    """Decodes the JPEG archive once; later calls read the uint8 cache. Both are verified
+    whole when read: a damaged cache is decoded again and replaced (one log line); a damaged,
+    truncated or wrong archive is a `DataError` naming the file and what to do."""
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
     cache = _cache_dir() / f"cifar10_decoded_{key[:16]}.npz"
     if cache.is_file():
-        try:
-            with np.load(cache, allow_pickle=False) as c:
-                return {s: Split(c[f"{s}_images"], c[f"{s}_labels"]) for s in ("train", "test")}
-        except (OSError, ValueError, KeyError):
-            cache.unlink(missing_ok=True)  # corrupt cache: decode again
+        splits = _read_cache(cache)
+        if splits is not None:
+            return splits
+    splits = _read_archive(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            splits = {s: _decode_split(archive, s) for s in ("train", "test")}
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"{path}: not a readable CIFAR-10 JPEG archive ({e})") from e
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, **{f"{s}_{f}": getattr(sp, f) for s, sp in splits.items()
-                     for f in ("images", "labels")})
-    os.replace(tmp, cache)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **{f"{s}_{f}": getattr(sp, f) for s, sp in splits.items()
+                         for f in ("images", "labels")})
+        os.replace(tmp, cache)
+    except OSError as e:  # a read-only or full cache folder costs a decode next time, no more
+        log.warning("could not write the decoded-data cache %s (%s); set CRIMP_CACHE_DIR to a "
+                    "writable folder to decode once", cache, e)
     return splits
 
 

@@ -1,16 +1,30 @@
-"""Orbax checkpoints per training stage, plus a run identity file checked before any compile."""
+"""Orbax checkpoints per training stage, plus a run identity file checked before any compile.
+
+Every saved checkpoint gets a digest (sha256 of each of its files, `checkpoints/<stage>.digests/
+<step>.json`), so damage on disk is found before a restore rather than read as weights. A
+resumed stage restores its newest intact checkpoint: a damaged newer one is moved aside (to
+`checkpoints/<stage>.damaged/`, never deleted) with one log line naming the step the run
+resumes from; only when no checkpoint of the stage is intact is the run refused, naming the
+folder.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import shutil
 from pathlib import Path
 
 import jax
 import orbax.checkpoint as ocp
 
+log = logging.getLogger(__name__)
+
 
 class CheckpointMismatchError(ValueError):
-    """The workdir holds checkpoints of a different run (model, dataset shape...)."""
+    """The workdir holds checkpoints of a different run (model, dataset shape...) or none of
+    a stage's checkpoints is intact."""
 
 
 def check_run_identity(workdir: Path, identity: dict, write: bool = True) -> None:
@@ -34,11 +48,21 @@ def check_run_identity(workdir: Path, identity: dict, write: bool = True) -> Non
         path.write_text(json.dumps(identity, indent=1, sort_keys=True))
 
 
+def folder_digest(folder: Path) -> dict:
+    """{relative path: sha256} of every file under `folder`."""
+    out = {}
+    for f in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        out[f.relative_to(folder).as_posix()] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
 class StageCheckpointer:
     """Saves/restores a TrainState pytree under workdir/checkpoints/<stage>/<step>."""
 
     def __init__(self, workdir: Path, stage: str, max_to_keep: int = 2):
         self.directory = (Path(workdir) / "checkpoints" / stage).absolute()
+        self.digests = self.directory.with_name(f"{stage}.digests")
+        self.damaged = self.directory.with_name(f"{stage}.damaged")
         self.manager = ocp.CheckpointManager(
             self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
                                                                  create=True))
@@ -49,17 +73,81 @@ class StageCheckpointer:
     def save(self, step: int, state) -> None:
         self.manager.save(int(step), args=ocp.args.StandardSave(state))
         self.manager.wait_until_finished()
+        self.digests.mkdir(parents=True, exist_ok=True)
+        (self.digests / f"{int(step)}.json").write_text(
+            json.dumps(folder_digest(self.directory / str(int(step))), indent=0))
+        kept = {str(s) for s in self.manager.all_steps()}
+        for f in self.digests.glob("*.json"):  # digests of checkpoints orbax rotated out
+            if f.stem not in kept:
+                f.unlink()
+
+    def damage(self, step: int) -> str | None:
+        """What is wrong with checkpoint `step` on disk (files differing from its digest), or
+        None when it matches (or was saved without a digest)."""
+        digest_file = self.digests / f"{int(step)}.json"
+        if not digest_file.is_file():
+            return None
+        try:
+            want = json.loads(digest_file.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            return f"its digest {digest_file} is unreadable ({e})"
+        have = folder_digest(self.directory / str(int(step)))
+        bad = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        return f"{len(bad)} file(s) differ from the digest saved with it, e.g. {bad[0]}" if bad \
+            else None
 
     def restore(self, state_like, step: int | None = None):
         """Restores into the structure, dtypes and shardings of `state_like`."""
         step = self.latest_step() if step is None else step
+        damage = self.damage(step)
+        if damage:
+            raise CheckpointMismatchError(f"checkpoint {self.directory}/{step} is damaged "
+                                          f"({damage}); use another --workdir")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
         try:
             return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
         except Exception as e:  # noqa: BLE001 - orbax raises many types for a bad checkpoint
             raise CheckpointMismatchError(
                 f"checkpoint {self.directory}/{step} does not match this run's state "
-                f"({type(e).__name__}: {str(e)[:300]}); use another --workdir") from e
+                f"({type(e).__name__}: {' '.join(str(e).split())[:300]}); use another "
+                f"--workdir") from e
+
+    def restore_newest_intact(self, state_like):
+        """(state, step) of the newest checkpoint that restores intact, or (None, None) when
+        the stage has none. Damaged newer checkpoints are moved to `<stage>.damaged/` (so the
+        stage can save those steps again), each with one warning; if none restores, a
+        `CheckpointMismatchError` names the folder and every step's fault, and nothing moves."""
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        faults = []
+        for step in steps:
+            try:
+                state = self.restore(state_like, step)
+            except CheckpointMismatchError as e:
+                faults.append((step, str(e)))
+                continue
+            for bad, why in faults:
+                self._move_aside(bad, why, step)
+            return state, step
+        if not faults:
+            return None, None
+        raise CheckpointMismatchError(
+            f"no intact checkpoint in {self.directory} (" + "; ".join(
+                f"step {s}: {why.split(' (', 1)[-1].rsplit(');', 1)[0]}" for s, why in faults)
+            + "); use another --workdir (nothing was deleted)")
+
+    def _move_aside(self, step: int, why: str, resume_step: int) -> None:
+        self.damaged.mkdir(parents=True, exist_ok=True)
+        target = self.damaged / str(step)
+        n = 1
+        while target.exists():
+            target, n = self.damaged / f"{step}.{n}", n + 1
+        shutil.move(str(self.directory / str(step)), str(target))
+        digest = self.digests / f"{step}.json"
+        if digest.is_file():
+            shutil.move(str(digest), str(target.with_name(target.name + ".digest.json")))
+        self.manager.reload()
+        log.warning("%s; moved to %s, resuming from step %d", why.rsplit("; use", 1)[0], target,
+                    resume_step)
 
     def close(self):
         self.manager.close()

@@ -246,8 +246,9 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
 
     ckpt = StageCheckpointer(workdir, task.name)
     start_epoch = 0
-    if ckpt.latest_step() is not None:
-        state = ckpt.restore(state)
+    restored, _ = ckpt.restore_newest_intact(state)  # a damaged newest one: the one before
+    if restored is not None:
+        state = restored
         start_epoch = int(state.step) // steps_per_epoch
         log.info("stage %s: resumed at epoch %d (step %d)", task.name, start_epoch, int(state.step))
     info = {"stage": task.name, "epochs": task.epochs, "steps_per_epoch": steps_per_epoch,

@@ -44,7 +44,8 @@ class OptimSpec:
       lr: peak learning rate (> 0).
       momentum: SGD/LARS momentum in [0, 1) (0: none).
       nesterov: Nesterov momentum.
-      weight_decay: decoupled L2 on kernels, >= 0.
+      weight_decay: decoupled L2 on kernels, in [0, 1) (a fraction of the kernel added to its
+        gradient each step; typical values 1e-4 to 5e-4).
       schedule: 'cosine', 'step', 'onecycle' or 'constant'.
       warmup_epochs: linear warm-up from 0 to `lr` (epochs, may be fractional), >= 0.
       hold_epochs: 'cosine': epochs at the peak rate after the warm-up before the decay, >= 0.
@@ -70,7 +71,7 @@ class OptimSpec:
         check_float(f"{b}.lr", self.lr, 0.0, lo_open=True)
         check_float(f"{b}.momentum", self.momentum, 0.0, 1.0, hi_open=True)
         check_bool(f"{b}.nesterov", self.nesterov)
-        check_float(f"{b}.weight_decay", self.weight_decay, 0.0)
+        check_float(f"{b}.weight_decay", self.weight_decay, 0.0, 1.0, hi_open=True)
         check_choice(f"{b}.schedule", self.schedule, SCHEDULES)
         check_float(f"{b}.warmup_epochs", self.warmup_epochs, 0.0)
         check_float(f"{b}.hold_epochs", self.hold_epochs, 0.0)

@@ -92,7 +92,14 @@ def validate_layer_rules(run: RunSpec, network: Network) -> None:
     if run.uses["prune"]:
         shapes = flatten(network.abstract_variables()["params"])
         kernels = {k: shapes[k] for k in network.graph.kernels}
-        select_prunable({"params": unflatten(kernels)}, run.prune)
+        if not select_prunable({"params": unflatten(kernels)}, run.prune):
+            names = sorted(kernels)
+            shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+            raise ConfigError(
+                f"prune.include={run.prune.include!r}, prune.exclude={run.prune.exclude!r}: "
+                f"the rules select none of the network's {len(names)} kernels ({shown}), but "
+                f"method={run.method!r} prunes; loosen the rules or use a method that does not "
+                f"prune ('q', 'qv')")
 
 
 def network_name(run: RunSpec, network=None) -> str:
