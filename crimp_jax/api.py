@@ -30,9 +30,10 @@ from crimp_jax.data import Splits, splits_from_arrays
 from crimp_jax.graph import Graph, GraphError, Network
 
 
-def network(module, splits: Splits, name: str = "", train_arg: str | None = "train") -> Network:
+def network(module, splits: Splits, name: str = "", train_arg: str | None = "auto") -> Network:
     """`Network` of `module` for the data of `splits` (its image shape and channel
-    statistics); `network(...).graph.describe()` lists the layers and their names."""
+    statistics); `network(...).graph.describe()` lists the layers and their names.
+    train_arg: the module's train flag ('auto': found in its signature; None: it has none)."""
     info = splits.info
     return Network(module, info.image_shape, info.mean_int, info.std,
                    name or type(module).__name__, train_arg)

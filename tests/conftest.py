@@ -47,6 +47,11 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a whole-chain test (tens of seconds on 2 CPU "
+                                       "cores); `-m 'not slow'` leaves them out")
+
+
 def pytest_xdist_auto_num_workers(config):
     """`-n auto` (pytest.ini): one worker per core, at most 8 (each holds its own compiled
     programs)."""

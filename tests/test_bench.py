@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_bench_prints_every_measurement(tmp_path):
     out = tmp_path / "bench.jsonl"
     proc = subprocess.run(

@@ -20,6 +20,7 @@ from crimp_jax.utils.blocks import ConfigError
 from tests.conftest import tiny_config
 
 
+@pytest.mark.slow
 def test_whole_chain_writes_every_section(tmp_path):
     s = pipeline.train_and_evaluate(tiny_config(), tmp_path)
     on_disk = json.loads((tmp_path / "summary.json").read_text())
@@ -52,6 +53,7 @@ def _stage(c, n=100):
     return run, models, fp, DeviceData(data.images[:n], data.labels[:n])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batchnorm", ["folded", "fold_per_step"])
 def test_crimp_train_step_traces_once_across_phases(batchnorm):
     """4 steps per epoch: dense, zerorize, recover, zerorize epochs and, with BatchNorm kept,
@@ -90,6 +92,7 @@ def _last_checkpoint(workdir):
     return step, restored
 
 
+@pytest.mark.slow
 def test_resume_mid_stage_equals_uninterrupted(tmp_path):
     """BatchNorm folded, cut inside the zerorize-recover alternation. (BatchNorm kept, whose
     state adds the running statistics, is resumed in the model-selection test below.)"""
@@ -107,6 +110,7 @@ def test_resume_mid_stage_equals_uninterrupted(tmp_path):
     jax.tree.map(np.testing.assert_array_equal, a, b)  # params, thresholds, masks, momentum
 
 
+@pytest.mark.slow
 def test_model_selection_deploys_the_best_validation_epoch_and_resumes(tmp_path):
     """crimp.select_chips: every fixed-mask epoch is scored on 2 chips over 50 held-out
     training images; the deployed model is the best epoch's (its test accuracy is the one that
@@ -182,6 +186,7 @@ def test_bad_values_rejected_before_compile():
             pipeline.validate_config(tiny_config(**over))
 
 
+@pytest.mark.slow
 def test_training_chip_equals_the_monte_carlo_chip():
     """For the same key, the chip a training step draws (inside the task's forward) and the chip
     Monte Carlo programs give identical effective kernels: the same masks (pruned rows absent,
@@ -280,6 +285,7 @@ def _tiny_state(c):
     return run, models, fp, data.images, data.labels
 
 
+@pytest.mark.slow
 def test_variation_draws_average_loss_and_gradient_over_k_chips():
     """K = 2 draws: logits are the two single-draw forwards (keys fold_in(key, d)) stacked, the
     loss is their mean loss and the gradient their mean gradient; 'vmap' == 'unroll'."""

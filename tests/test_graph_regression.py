@@ -8,6 +8,7 @@ from crimp_jax.integer import load_artifact, run_engine, save_artifact
 from tests.golden.make_engine_golden import MODELS, OUT, chain, images
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_read_graph_gives_the_engine_logits_of_the_hand_written_graph(name, tmp_path):
     golden = np.load(OUT)

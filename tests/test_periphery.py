@@ -288,6 +288,7 @@ ENGINE_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, setting", [(n, i) for n in ENGINE_CASES for i in range(2)])
 def test_engine_crossbar_mode_equals_fake_quant_adc_path(name, setting):
     adc, dac = ENGINE_CASES[name][setting]
@@ -406,6 +407,7 @@ def test_flop_multiple_counts_passes_cycles_slices_and_reads():
     assert lp2.flop_multiple == 2 * 2 * 4  # 2 passes (signed input) x 2 cycles x 4 slices
 
 
+@pytest.mark.slow
 def test_pipeline_sweeps_adc_dac_bits_and_read_times(tmp_path):
     """End to end on the tiny chain: a crossbar-faithful deployment (adc.bits 6, 4-bit DACs)
     with calibrated full scales, whose integer engine equals the fake-quantized ADC path, ADC

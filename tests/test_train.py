@@ -45,6 +45,7 @@ def test_config_is_locked():
         quickstart.get_config("huge")
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted_run(tmp_path, caplog):
     """Preempted after epoch 2 of 3, its newest checkpoint then damaged on disk: the resumed
     run falls back to epoch 1's checkpoint (one warning naming the step), keeps the damaged one
@@ -82,6 +83,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, caplog):
                   if p.name.isdigit()) == ["12", "8"]
 
 
+@pytest.mark.slow
 def test_a_copied_float_stage_is_reused_not_retrained(tmp_path):
     """What the GPU launch scripts rely on (`seed_fp` in launch/gpu_paper.sh): a workdir given
     a finished float stage's checkpoints (copied, without their digests) trains only the
@@ -150,6 +152,7 @@ def one_error_line(code, stderr):
     return errors[0]
 
 
+@pytest.mark.slow
 def test_cli_subprocess_cases_exit_2_with_one_line_and_no_traceback(tmp_path):
     """The real process, for the few cases whose path differs outside pytest: a malformed
     override, a missing config file, and a damaged data archive (exit status 2, one `error:`
@@ -285,6 +288,7 @@ def test_cli_refuses_every_malformed_value_with_one_line_and_exit_2(tmp_path, mo
     assert not any((tmp_path / str(i)).exists() for i in range(len(MALFORMED)))
 
 
+@pytest.mark.slow
 @needs_data
 def test_learns_above_chance_on_real_cifar10(tmp_path):
     """Real pixels (needs the offline npz): the tiny CNN learns CIFAR-10 above chance in three

@@ -121,11 +121,16 @@ class Graph:
         """float32 logits of the folded network on uint8 `images`; `act(tap, y)` is called at
         every quantization point (identity when None); the layers in `xbar` ({kernel path:
         `ops.CrossbarLayer`}) are computed crossbar-faithfully (DACs, ADCs, shift-and-add)."""
+        return self.values(params, images, act, xbar)[self.output].astype(jnp.float32)
+
+    def values(self, params, images, act: Optional[Callable] = None,
+               xbar: Optional[dict] = None) -> dict:
+        """{value name: array} of every op's output (see `apply`)."""
         fx = FloatContext(images, dict(flatten(params)), act or (lambda tap, y: y), xbar)
         env = {}
         for op in self.ops:
             env[op["out"]] = gops.opdef(op["op"]).apply(op, [env[i] for i in op["in"]], fx)
-        return env[self.output].astype(jnp.float32)
+        return env
 
     def integer_obstacles(self) -> list:
         """Why the integer engine cannot run this graph (power-of-two scales assumed): one line
@@ -139,9 +144,13 @@ class Graph:
         return out
 
     def describe(self) -> str:
-        """One line per op: kind, name, inputs."""
-        return "\n".join(f"{op['op']:9s} {op['name']:28s} <- {', '.join(op['in'])}"
-                         for op in self.ops)
+        """One line per op: kind, name, inputs; then one line per integer-engine obstacle
+        (`integer_obstacles`), which a run with `evaluate.engine=True` refuses before
+        training."""
+        lines = [f"{op['op']:9s} {op['name']:28s} <- {', '.join(op['in'])}" for op in self.ops]
+        lines += [f"integer engine: {o} (set evaluate.engine=False, or change the input size "
+                  f"or the pooling)" for o in self.integer_obstacles()]
+        return "\n".join(lines)
 
 
 def _consumers(ops) -> dict:
@@ -164,9 +173,18 @@ def _fold_bn(ops) -> list:
         src = by_out[bn["in"][0]]
         users = _consumers(ops)[src["out"]]
         if not gops.opdef(src["op"]).crossbar or src.get("bn") or len(users) != 1:
-            raise GraphError(f"nn.BatchNorm {bn['name']!r} follows {src['op']} "
-                             f"{src['name']!r}: only a BatchNorm right after a Conv or Dense "
-                             "(and its only consumer) can be folded into the crossbar layer")
+            if gops.opdef(src["op"]).crossbar and len(users) != 1:
+                others = ", ".join(repr(u["name"]) for u in users if u is not bn)
+                why = (f"{src['op']} {src['name']!r} also feeds {others} (e.g. a pre-activation "
+                       f"block, whose shortcut reads the conv before its BatchNorm)")
+            else:
+                why = (f"it reads {src['op']} {src['name']!r}, not a Conv or Dense (e.g. a "
+                       f"pre-activation block's BatchNorm after an add, or a BatchNorm on the "
+                       f"input)")
+            raise GraphError(f"nn.BatchNorm {bn['name']!r} cannot be folded: {why}; only a "
+                             "BatchNorm that is the only reader of its Conv or Dense folds into "
+                             "the crossbar layer: use post-activation blocks (conv -> BN -> "
+                             "ReLU, the add after the BN)")
         src.update(bn=bn["name"], bn_epsilon=bn["epsilon"], bn_scale=bn["use_scale"],
                    bn_bias=bn["use_bias"])
         ops.remove(bn)

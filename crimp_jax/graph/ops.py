@@ -487,10 +487,15 @@ register(OpDef("sumpool", _sumpool_apply, _sumpool_convert, _sumpool_engine,
 
 def _sum_read(eqn, args, rd):
     (g,) = rd.graph_args(args, eqn)
-    if len(g.shape) != 4 or tuple(eqn.params["axes"]) != (1, 2):
-        raise rd.error(eqn, f"a sum over axes {tuple(eqn.params['axes'])} of a shape "
-                            f"{g.shape} value (only the spatial sum over H, W of NHWC is "
-                            "supported: global pooling)")
+    axes = tuple(eqn.params["axes"])
+    if len(g.shape) != 4 or axes != (1, 2):
+        norm = (0 in axes or len(g.shape) - 1 in axes) and len(axes) > 1
+        raise rd.error(eqn, f"a sum over axes {axes} of a shape {g.shape} value (only the "
+                            "spatial sum over H, W of NHWC is supported: global pooling)"
+                       + ("; a statistic over the batch or the channels is a normalisation "
+                          "computed inside the model (LayerNorm, GroupNorm or a BatchNorm "
+                          "class of the model's own): use nn.BatchNorm right after its Conv"
+                          if norm else ""))
     return rd.emit("sum", [g], eqn)
 
 

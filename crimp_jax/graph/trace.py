@@ -30,6 +30,27 @@ ALLOWED_MODULES = (nn.Sequential, nn.Dropout)
 _ALIASES = ("convert_element_type", "copy", "copy_p", "optimization_barrier")
 _SUBJAXPR_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 
+# What a refused primitive usually is in a model's own terms, and the nearest supported layer.
+PRIMITIVE_HINTS = {
+    "logistic": "a sigmoid, e.g. nn.swish / nn.silu / nn.sigmoid; use nn.relu",
+    "tanh": "tanh; use nn.relu",
+    "erf": "GELU; use nn.relu",
+    "exp": "an exponential (GELU, ELU, softmax); use nn.relu, and return logits",
+    "rsqrt": "a normalisation computed inside the model (LayerNorm, GroupNorm, RMSNorm or a "
+             "BatchNorm class of the model's own); use nn.BatchNorm right after its Conv",
+    "sqrt": "a normalisation computed inside the model; use nn.BatchNorm right after its Conv",
+    "sub": "a subtraction from an activation, e.g. input normalisation inside the model; pass "
+           "the module normalised images (crimp_jax subtracts the data's integer mean and "
+           "divides by its std before the module)",
+    "div": "a division, e.g. nn.avg_pool(..., count_include_pad=False), which divides border "
+           "windows by fewer; use count_include_pad=True (the default), or in-model "
+           "normalisation, which crimp_jax does before the module",
+    "mul": "a product with an activation or a per-channel constant (a gate, attention, a "
+           "custom scale); fold constants into the layer's kernel",
+    "dot_general": "a matrix product outside nn.Dense (e.g. attention or einsum); use nn.Dense",
+    "reduce_max": "a max over axes (global max pooling); use nn.max_pool windows or a mean",
+}
+
 _marker = Primitive("crimp_module")
 _marker.def_impl(lambda x, y, **kw: y)
 _marker.def_abstract_eval(lambda x, y, **kw: y)
@@ -77,6 +98,14 @@ def _record_modules(records):
                                  f"the crossbar graph does not support; supported modules: "
                                  f"{supported} (plus nn.Sequential, nn.Dropout in eval mode)")
             return next_fun(*args, **kwargs)
+        base = next(c for c in gops.REGISTRY[kind].modules if isinstance(mod, c))
+        if type(mod).__call__ is not base.__call__:
+            raise GraphError(
+                f"module {path or '<root>'!r} is a {type(mod).__name__}, a subclass of "
+                f"nn.{base.__name__} that overrides __call__ (e.g. a weight standardisation): "
+                f"the crossbar graph would read it as a plain nn.{base.__name__} and compute "
+                f"another function; use nn.{base.__name__} itself, or apply the transform to "
+                f"the kernel outside the module")
         if path in records:
             raise GraphError(f"module {path!r} is called twice: shared weights are not "
                              "supported (each crossbar layer is one module call)")
@@ -133,8 +162,10 @@ class Reader:
 
     def error(self, eqn, msg) -> GraphError:
         where = self.scope(eqn) or "<root>"
-        return GraphError(f"module {where!r}: {msg} (jax primitive {eqn.primitive!r}); the "
-                          f"crossbar graph supports: {', '.join(k for k in gops.REGISTRY)}")
+        hint = PRIMITIVE_HINTS.get(eqn.primitive)
+        return GraphError(f"module {where!r}: {msg} (jax primitive {eqn.primitive!r}"
+                          f"{': ' + hint if hint else ''}); the crossbar graph supports: "
+                          f"{', '.join(k for k in gops.REGISTRY)}")
 
     def add(self, op: dict, shape) -> G:
         if op["out"] in self._shape:

@@ -39,14 +39,28 @@ class ModelSpec:
       name: a registered model (MODEL_NAMES).
       dtype: compute dtype of the float stage, 'float32' or 'bfloat16' (GPUs/TPUs; emulated
         and slow on CPUs). The quantized stage always computes in float32.
+      train_arg: the keyword of a caller's module (`crimp_jax.api.run`) that switches
+        training mode: 'auto' finds it in the module's signature (train, training,
+        is_training, deterministic, use_running_average, update_batch_norm; deterministic and
+        use_running_average are passed negated), 'none' for a module without one, or its
+        name. A `Network` passed in keeps its own.
     """
 
     name: str = "resnet20"
     dtype: str = "float32"
+    train_arg: str = "auto"
 
     def __post_init__(self):
         check_model_name(self.name)
         check_choice("model.dtype", self.dtype, DTYPES)
+        if not isinstance(self.train_arg, str) or not self.train_arg.isidentifier():
+            raise ConfigError(f"model.train_arg={self.train_arg!r}: expected 'auto', 'none' or "
+                              f"the name of the module's train flag")
+
+    @property
+    def train_flag(self):
+        """`train_arg` as `Network` takes it ('none' -> None)."""
+        return None if self.train_arg == "none" else self.train_arg
 
     @property
     def jnp_dtype(self):

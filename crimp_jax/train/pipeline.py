@@ -118,7 +118,7 @@ def make_network(run: RunSpec, info, network=None) -> Network:
         net = network
     elif network is not None:
         net = Network(network, info.image_shape, info.mean_int, info.std,
-                      type(network).__name__)
+                      type(network).__name__, run.model.train_flag)
     else:
         net = build_network(run.model.name, info.image_shape, info.mean_int, info.std,
                             num_classes=info.num_classes, dtype=run.model.jnp_dtype)
@@ -136,10 +136,10 @@ def fp_task(run: RunSpec, model, steps_per_epoch: int) -> Task:
     tx, schedule = make_optimizer(run.train, steps_per_epoch, run.train.epochs)
 
     def forward(params, model_state, opt_state, images, train, key, step):
-        del opt_state, key, step
-        if train:
+        del opt_state, step
+        if train:  # key: this step's (Dropout's 'dropout' stream)
             logits, upd = model.apply({**params, **model_state}, images, train=True,
-                                      mutable=["batch_stats"])
+                                      mutable=["batch_stats"], rng=key)
             return logits, upd
         return model.apply({**params, **model_state}, images, train=False), model_state
 
@@ -260,6 +260,7 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
         train_np, test_np, val_np, info = data
     check_batch_size(run, len(train_np.labels))
     net = make_network(run, info, network)
+    net.check_graph()  # the graph computes the module's function, or nothing runs
     if run.uses["quant"]:
         validate_layer_rules(run, net)
     check_run_identity(workdir, identity)  # written once the network is known to be valid

@@ -1,0 +1,200 @@
+"""The patterns of the models researchers bring, in models written here (none is a copy): a
+ResNet-18 built the way the flax ImageNet example builds its ResNets (BatchNorm with
+`axis_name`, zero-initialised last scale of each residual block, a max-pool stem, projection
+shortcuts), a small CNN with no train flag (as the flax MNIST example's linen CNN), train flags
+by other names, and a Dropout head (the flax docs' `nn.Dropout(rate, deterministic=...)`)."""
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from crimp_jax.data import splits_from_arrays, synthetic_split
+from crimp_jax.graph import GraphError, Network
+from crimp_jax.train import pipeline
+from experiments.configs.quickstart import get_config
+
+
+class FlaxStyleBlock(nn.Module):
+    """A basic residual block in the flax ImageNet example's style: conv and norm passed in as
+    partials, the block's last BatchNorm scale initialised to zero, a 1x1 projection with its
+    own norm where the shape changes."""
+
+    filters: int
+    conv: type
+    norm: type
+    strides: tuple = (1, 1)
+
+    @nn.compact
+    def __call__(self, x):
+        residual = x
+        y = nn.relu(self.norm()(self.conv(self.filters, (3, 3), self.strides)(x)))
+        y = self.norm(scale_init=nn.initializers.zeros_init())(self.conv(self.filters, (3, 3))(y))
+        if residual.shape != y.shape:
+            residual = self.norm(name="norm_proj")(
+                self.conv(self.filters, (1, 1), self.strides, name="conv_proj")(residual))
+        return nn.relu(residual + y)
+
+
+class FlaxStyleResNet(nn.Module):
+    """ResNet in the flax ImageNet example's style: `train` flag, BatchNorm(axis_name='batch'),
+    a strided stem conv and a 3x3/2 max pool, stages of blocks, global mean, Dense head."""
+
+    stage_sizes: tuple = (2, 2, 2, 2)
+    num_filters: int = 8
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x, train: bool = True):
+        conv = functools.partial(nn.Conv, use_bias=False)
+        norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
+                                 epsilon=1e-5, axis_name="batch")
+        x = conv(self.num_filters, (7, 7), (2, 2), padding=[(3, 3), (3, 3)], name="conv_init")(x)
+        x = nn.relu(norm(name="bn_init")(x))
+        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+        for i, size in enumerate(self.stage_sizes):
+            for j in range(size):
+                strides = (2, 2) if i > 0 and j == 0 else (1, 1)
+                x = FlaxStyleBlock(self.num_filters * 2 ** min(i, 1), conv, norm, strides)(x)
+        return nn.Dense(self.num_classes)(jnp.mean(x, axis=(1, 2)))
+
+
+class NoTrainFlagCNN(nn.Module):
+    """The flax MNIST example's linen CNN pattern: no train flag, no BatchNorm."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.avg_pool(nn.relu(nn.Conv(8, (3, 3))(x)), (2, 2), (2, 2))
+        x = nn.avg_pool(nn.relu(nn.Conv(16, (3, 3))(x)), (2, 2), (2, 2))
+        x = nn.relu(nn.Dense(32)(x.reshape((x.shape[0], -1))))
+        return nn.Dense(10)(x)
+
+
+class DropoutHead(nn.Module):
+    """Dropout before the classifier, switched by `training` (another flag name)."""
+
+    @nn.compact
+    def __call__(self, x, training: bool = False):
+        x = nn.relu(nn.BatchNorm(use_running_average=not training)(
+            nn.Conv(8, (3, 3), use_bias=False)(x)))
+        x = nn.Dropout(0.5, deterministic=not training)(jnp.mean(x, axis=(1, 2)))
+        return nn.Dense(10)(x)
+
+
+class NegatedFlag(nn.Module):
+    @nn.compact
+    def __call__(self, x, deterministic: bool = True):
+        x = nn.relu(nn.Conv(8, (3, 3))(x))
+        x = nn.Dropout(0.5, deterministic=deterministic)(jnp.mean(x, axis=(1, 2)))
+        return nn.Dense(10)(x)
+
+
+class TwoFlags(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False, deterministic: bool = True):
+        return nn.Dense(10)(jnp.mean(nn.Conv(8, (3, 3))(x), axis=(1, 2)))
+
+
+def _splits(per_class=2, shape=(32, 32, 3)):
+    tr = synthetic_split("train", per_class, 0, shape=shape)
+    te = synthetic_split("test", per_class, 0, shape=shape)
+    return splits_from_arrays((tr.images, tr.labels), (te.images, te.labels), name="own")
+
+
+def _net(module, splits, train_arg="auto"):
+    i = splits.info
+    return Network(module, i.image_shape, i.mean_int, i.std, type(module).__name__, train_arg)
+
+
+def _config(exclude):
+    c = get_config("tiny")
+    c.prune.exclude = exclude
+    c.train.batch_size = 10
+    c.evaluate.test_per_class = 0
+    c.crimp.batchnorm = "folded"
+    c.evaluate.compensation = ("on",)
+    return c
+
+
+def test_train_flags_are_found_in_the_signature():
+    s = _splits(1)
+    assert _net(FlaxStyleResNet(), s).train_arg == "train"
+    assert _net(NoTrainFlagCNN(), s).train_arg is None
+    assert _net(DropoutHead(), s).train_arg == "training"
+    neg = _net(NegatedFlag(), s)
+    assert neg.train_arg == "deterministic" and neg._kwargs(True) == {"deterministic": False}
+    with pytest.raises(GraphError, match=r"several train flags \(train, deterministic\).*"
+                                         r"train_arg"):
+        _net(TwoFlags(), s)
+    assert _net(TwoFlags(), s, "deterministic").train_arg == "deterministic"
+    with pytest.raises(GraphError, match=r"model.train_arg='is_training': NoTrainFlagCNN.__call__ "
+                                         r"takes no such argument"):
+        _net(NoTrainFlagCNN(), s, "is_training")
+
+
+def test_batchnorm_with_axis_name_trains_outside_any_mapped_axis():
+    """BatchNorm(axis_name='batch') in training: the statistics are the batch's, exactly as
+    without an axis name."""
+    s = _splits(1)
+    net = _net(FlaxStyleResNet(stage_sizes=(1,)), s)
+    assert net.axis_names == ("batch",)
+    v = net.init(jax.random.key(0))
+    logits, upd = net.apply(v, s.train.images, train=True, mutable=["batch_stats"])
+    # the reference, by hand: the axis bound over one device, whose batch is the whole batch
+    x = net.normalize(s.train.images)
+    want, want_upd = jax.vmap(
+        lambda v, x: net.module.apply(v, x, train=True, mutable=["batch_stats"]),
+        in_axes=None, axis_name="batch", axis_size=1)(v, x)
+    np.testing.assert_allclose(logits, want[0], rtol=1e-6, atol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b[0], rtol=1e-6, atol=1e-6),
+                 upd, want_upd)
+    assert not np.allclose(jax.tree.leaves(upd)[0], jax.tree.leaves(v["batch_stats"])[0])
+
+
+def test_dropout_draws_per_step_in_training_and_is_the_identity_in_evaluation():
+    s = _splits(1)
+    net = _net(DropoutHead(), s)
+    v = net.init(jax.random.key(0))
+    a, _ = net.apply(v, s.train.images, train=True, mutable=["batch_stats"],
+                     rng=jax.random.key(1))
+    b, _ = net.apply(v, s.train.images, train=True, mutable=["batch_stats"],
+                     rng=jax.random.key(2))
+    assert not np.allclose(a, b)  # another step, another dropout mask
+    e1, e2 = (net.apply(v, s.train.images) for _ in range(2))
+    np.testing.assert_array_equal(e1, e2)
+    assert "Dropout" not in net.graph.describe()
+    net.check_graph()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module, exclude", [
+    (FlaxStyleResNet(), ("conv_init/", "Dense_0/")),
+    (NoTrainFlagCNN(), ("Conv_0/", "Dense_1/")),
+])
+def test_public_model_patterns_run_the_whole_chain(tmp_path, module, exclude):
+    """(A Dropout head runs the whole chain in `tests/test_graph.py`'s OwnNet.)"""
+    s = pipeline.train_and_evaluate(_config(exclude), tmp_path, network=module,
+                                    data=_splits(2))
+    assert s["accuracy"]["engine_exact_logits"] == 1.0, s["accuracy"]
+    assert s["montecarlo"]["curves"] and s["cost"]["tiles"] <= s["cost"]["dense_tiles"]
+
+
+def test_an_nnx_module_is_refused_saying_what_is_read():
+    from flax import nnx
+
+    class NnxCNN(nnx.Module):  # the current flax examples' style
+        def __init__(self, rngs: nnx.Rngs):
+            self.conv = nnx.Conv(3, 8, (3, 3), rngs=rngs)
+            self.linear = nnx.Linear(8, 10, rngs=rngs)
+
+        def __call__(self, x):
+            return self.linear(jnp.mean(nnx.relu(self.conv(x)), axis=(1, 2)))
+
+    with pytest.raises(GraphError, match=r"^NnxCNN is a Flax NNX module; crimp_jax reads linen "
+                                         r"modules only so far: write it with flax.linen"):
+        _net(NnxCNN(nnx.Rngs(0)), _splits(1))
+    with pytest.raises(GraphError, match="not a flax.linen module"):
+        _net(object(), _splits(1))
