@@ -88,6 +88,7 @@ def _tiny_crimp_config(exclude=("conv0/", "head/")):
     c.prune.exclude = exclude
     c.train.batch_size = 20
     c.evaluate.test_per_class = 0
+    c.evaluate.compensation = ("on",)  # both curves: tests/test_crimp_pipeline.py
     return c
 
 

@@ -1,6 +1,7 @@
 """The integer engine: no floating point anywhere, bit-exact against the fake-quant forward,
 accumulator-width refusal, rounding shifts."""
 
+import dataclasses
 import functools
 
 import jax
@@ -206,3 +207,34 @@ def test_compare_and_throughput_smoke():
     assert res["engine_accuracy"] == res["fake_quant_accuracy"]
     tp = engine_throughput(art, model, params, q, {}, x, repeats=1)
     assert tp["engine_images_per_s"] > 0 and tp["fake_quant_images_per_s"] > 0
+
+
+def test_a_branch_of_tiny_weights_keeps_every_accumulator_within_31_bits():
+    """A residual branch whose folded weights are ~1e-9 of the others (a zero-initialised
+    last BatchNorm scale after a little training): without `quant.max_residual_shift` the
+    shortcut would be shifted ~30 bits to the branch's exponent and the converter would refuse
+    a 32-bit accumulator; with it, the branch's exponent is floored, the conversion succeeds
+    and the engine still equals the fake-quantized model bit for bit."""
+    from crimp_jax.quant.fake import make_plan, weight_exponents
+    model, params, x = _random_folded("resnet20")
+    flat = dict(flatten(params))
+    tiny = [p for p in flat if p.endswith("conv2/conv/kernel")]
+    assert len(tiny) == 9  # every block's last conv: identity and option-A shortcuts
+    for p in tiny:
+        flat[p] = flat[p] * 1e-9
+        flat[p.replace("kernel", "bias")] = flat[p.replace("kernel", "bias")] * 1e-9
+    params = unflatten(flat)
+    cfg = dict(weight_bits=8, act_bits=8)
+    q = init_quant_state(model, params, x, cfg)
+    plan = make_plan(model, cfg)
+    e_raw = weight_exponents(dataclasses.replace(plan, partners={}), params, q)
+    e = weight_exponents(plan, params, q)
+    for p in tiny:  # floored: no more than max_residual_shift (16) finer than the shortcut
+        assert float(np.max(e[p])) > float(np.max(e_raw[p])) + 10, (p, e[p], e_raw[p])
+    art = convert(model, params, q, cfg, model_name="resnet20")
+    li = np.asarray(make_engine(art)(x))
+    lf = np.asarray(jax.jit(functools.partial(fake_quant_apply, model, qcfg=cfg))(params, q, x))
+    np.testing.assert_array_equal(li.astype(np.float64) * 2.0 ** art.output_exponent, lf)
+    cfg_off = dict(cfg, max_residual_shift=20)  # the widest allowed shift still converts
+    convert(model, params, init_quant_state(model, params, x, cfg_off), cfg_off,
+            model_name="resnet20")

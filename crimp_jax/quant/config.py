@@ -43,6 +43,12 @@ class QuantSpec:
         layer.
       act_percentile: calibration percentile of each tap's activations (0..100].
       grad_scale: LSQ gradient scaling of the log2 thresholds.
+      max_residual_shift: a layer whose output is a residual add's branch gets a weight
+        exponent of at least (the other branch's exponent - its input's exponent - this), so
+        aligning the two branches shifts by at most this many bits and every accumulator of
+        the integer engine stays within 31 bits by construction, even for a branch of tiny
+        weights (a zero-initialised last BatchNorm scale); its weights then round on that
+        coarser grid (int in [4, 20]; docs/method.md).
     """
 
     scale_mode: str = "po2"
@@ -55,9 +61,13 @@ class QuantSpec:
     per_channel: bool = False
     act_percentile: float = 99.99
     grad_scale: bool = True
+    max_residual_shift: int = 16
 
     def __post_init__(self):
         check_scale_mode(self.scale_mode)
+        m = self.max_residual_shift
+        if not isinstance(m, int) or isinstance(m, bool) or not 4 <= m <= 20:
+            raise ValueError(f"quant.max_residual_shift={m!r}: expected an int in [4, 20]")
         _check_deploy_bits(self.weight_bits, True, "quant.weight_bits")
         _check_deploy_bits(self.act_bits, False, "quant.act_bits")
         for name in ("first_layer_bits", "last_layer_bits"):

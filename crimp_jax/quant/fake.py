@@ -38,8 +38,10 @@ import dataclasses
 from typing import Callable, Mapping, Optional
 
 import jax
+import jax.numpy as jnp
 
 from crimp_jax.graph import Graph
+from crimp_jax.graph import ops as gops
 from crimp_jax.quant.config import QuantSpec, quant_spec, resolve_bits
 from crimp_jax.quant.numerics import (
     clip_ste,
@@ -67,6 +69,9 @@ class QuantPlan:
     abits: Mapping[str, int]  # tap path -> activation bits
     inputs: Mapping[str, Optional[str]]  # kernel path -> input tap (None: pixels)
     biases: Mapping[str, str]  # kernel path -> bias path
+    # kernel path of a layer whose output is a residual add's branch -> the other branch's
+    # exponent source: ('tap', tap path) | ('layer', kernel path) | ('pixels', None)
+    partners: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
 
 
 def make_plan(graph, qcfg) -> QuantPlan:
@@ -82,7 +87,38 @@ def make_plan(graph, qcfg) -> QuantPlan:
     wbits, abits = resolve_bits(spec, kernels, graph.taps, kernels[0], kernels[-1],
                                 inputs[kernels[-1]])
     return QuantPlan(spec, graph.ops, wbits, abits, inputs,
-                     {op["kernel"]: op["bias"] for op in layers})
+                     {op["kernel"]: op["bias"] for op in layers}, residual_partners(graph))
+
+
+def residual_partners(graph) -> dict:
+    """{kernel path: the other branch's exponent source} for every crossbar layer whose output
+    is one branch of a residual add (see `QuantPlan.partners`); the source is found through
+    the ops that keep a value's grid (subsampling, zero padding, pooling, flattening)."""
+    by_out = {op["out"]: op for op in graph.ops}
+    layer_of = {op["out"]: op for op in graph.layers}
+
+    def source(value):
+        op = by_out[value]
+        while True:
+            if op["op"] == "requant":
+                return ("tap", op["tap"])
+            if op["out"] in layer_of:
+                return ("layer", op["kernel"])
+            if op["op"] == "input":
+                return ("pixels", None)
+            if not gops.opdef(op["op"]).keeps_grid:
+                return None
+            op = by_out[op["in"][0]]
+
+    out = {}
+    for op in graph.ops:
+        if op["op"] != "add":
+            continue
+        for mine, other in ((op["in"][0], op["in"][1]), (op["in"][1], op["in"][0])):
+            src = source(other)
+            if mine in layer_of and src is not None:
+                out[layer_of[mine]["kernel"]] = src
+    return out
 
 
 def _get(flat, path, what):
@@ -92,7 +128,15 @@ def _get(flat, path, what):
 
 
 def weight_exponents(plan: QuantPlan, params, qstate) -> dict:
-    """{kernel path: e} (float, integral in 'po2' mode), with LSQ gradient scaling."""
+    """{kernel path: e} (float, integral in 'po2' mode), with LSQ gradient scaling.
+
+    A layer that is a residual add's branch (`plan.partners`) gets e >= e_other - e_x - K,
+    where e_other is the other branch's exponent (from the thresholds before this floor),
+    e_x its own input's exponent and K = quant.max_residual_shift: the integer engine aligns
+    the branches by at most K bits, so its accumulators stay within 31 bits whatever the
+    weights (a zero-initialised BatchNorm scale makes a branch's threshold, and so its
+    exponent, arbitrarily small). The fake-quantized model and the converter both take their
+    exponents from here, so the engine stays bit-exact."""
     flat_p, flat_t = flatten(params), flatten(qstate["weight"])
     out = {}
     for path, bits in plan.wbits.items():
@@ -101,7 +145,38 @@ def weight_exponents(plan: QuantPlan, params, qstate) -> dict:
         n = w.size // (w.shape[-1] if plan.spec.per_channel else 1)
         g = lsq_grad_factor(n, bits, True) if plan.spec.grad_scale else None
         out[path] = scale_exponent(log2_t, bits, True, plan.spec.scale_mode, g)
-    return out
+    if plan.spec.scale_mode != "po2" or not plan.partners:
+        return out
+
+    def input_exponent(kernel):
+        tap = plan.inputs[kernel]
+        return 0.0 if tap is None else act_exponent(plan, qstate, tap)
+
+    def input_bound(kernel):  # |integer input| <= this (pixels minus their mean: 255)
+        tap = plan.inputs[kernel]
+        return 255.0 if tap is None else float(2 ** plan.abits[tap] - 1)
+
+    floored = dict(out)
+    for path, (kind, ref) in plan.partners.items():
+        if kind == "tap":
+            e_other, bound = act_exponent(plan, qstate, ref), float(2 ** plan.abits[ref] - 1)
+        elif kind == "layer":  # its accumulator: sum |q_w| * |x| + |q_b| per channel
+            e_other = out[ref] + input_exponent(ref)
+            w = flat_p[ref]
+            q = quantize_levels(w, out[ref], plan.wbits[ref], True, plan.spec.scale_mode)
+            acc = jnp.sum(jnp.abs(q), axis=tuple(range(w.ndim - 1))) * input_bound(ref)
+            b = flat_p.get(plan.biases[ref])
+            if b is not None:
+                acc = acc + jnp.abs(jnp.round(b * pow2(-e_other, plan.spec.scale_mode)))
+            bound = jnp.max(acc)
+        else:
+            e_other, bound = 0.0, 255.0
+        # The other branch shifted left by k bits must stay below 2^29 (the sum below 2^30).
+        room = 29.0 - jnp.ceil(jnp.log2(jnp.asarray(bound, jnp.float32) + 1.0))
+        k = jnp.clip(room, 0.0, float(plan.spec.max_residual_shift))
+        floor = jax.lax.stop_gradient(e_other - input_exponent(path) - k)
+        floored[path] = jnp.maximum(out[path], floor)
+    return floored
 
 
 def act_exponent(plan: QuantPlan, qstate, tap: str, grad_factor=None):
