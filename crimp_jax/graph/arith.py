@@ -103,7 +103,9 @@ class Checker:
         if width > self.max_bits:
             raise ValueError(f"{what}: worst-case accumulator needs {width} bits (|v| <= "
                              f"{int(np.max(bound))}), above the {self.max_bits}-bit limit; "
-                             "lower the bit widths or the thresholds of this layer")
+                             "lower this layer's bit widths (quant.weight_rules, "
+                             "quant.act_rules, quant.weight_bits, quant.act_bits) or, for a "
+                             "residual add, quant.max_residual_shift")
         return width
 
 
