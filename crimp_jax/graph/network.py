@@ -142,11 +142,14 @@ class Network:
         for one jitted program, 2-core CPU).
         """
         from crimp_jax.graph.graph import fold_params
+        module = self.module  # compared in float32, as the graph computes (a bfloat16 float
+        if getattr(module, "dtype", jnp.float32) != jnp.float32:  # stage rounds otherwise)
+            module = module.clone(dtype=jnp.float32)
         key_v, key_x = jax.random.split(jax.random.key(seed))
         variables = _generic_variables(self.init(key_v), seed)
         x = jax.random.randint(key_x, (images, *self.image_shape), 0, 256).astype(jnp.uint8)
-        logits, state = self.module.apply(variables, self.normalize(x), capture_intermediates=True,
-                                          mutable=["intermediates"], **self._kwargs(False))
+        logits, state = module.apply(variables, self.normalize(x), capture_intermediates=True,
+                                     mutable=["intermediates"], **self._kwargs(False))
         outputs = _module_outputs(state["intermediates"])
         g = self.graph
         values = g.values(fold_params(g, variables["params"], variables.get("batch_stats")), x)
