@@ -8,9 +8,9 @@ decoding and caching the JPEG archive (`tests/test_data.py`) and learning above 
 images (`tests/test_train.py::test_learns_above_chance_on_real_cifar10`). CI's `.ci/run` sets
 `CRIMP_DATA_DIR`, so CI runs those too.
 
-Speed (the suite is compile-bound; 2026-12-06, 2-core CPU: 944 s before these measures and
-the cheaper tests of issue 20, 406 s after):
-- `pytest.ini` runs one pytest-xdist worker per core (`pytest_xdist_auto_num_workers` below):
+Speed (the suite is compile-bound; 2026-12-06, 2-core CPU with the dataset: 944 s before these
+measures and the cheaper tests of issue 20, 414 s after, with issue 21's tests added):
+- `pyproject.toml` runs one pytest-xdist worker per core (`pytest_xdist_auto_num_workers` below):
   XLA compiles on one thread, so a second worker uses the second core;
 - the session, its workers and the scripts the tests run in subprocesses share one XLA
   persistent compilation cache (a temporary folder made by the first process, removed at its
@@ -53,7 +53,7 @@ def pytest_configure(config):
 
 
 def pytest_xdist_auto_num_workers(config):
-    """`-n auto` (pytest.ini): one worker per core, at most 8 (each holds its own compiled
+    """`-n auto` (pyproject.toml): one worker per core, at most 8 (each holds its own compiled
     programs)."""
     return max(1, min(8, os.cpu_count() or 1))
 
