@@ -131,6 +131,13 @@ class Network:
     def abstract_variables(self):
         return jax.eval_shape(self.init, jax.random.key(0))
 
+    def in_float32(self) -> "Network":
+        """This network computing in float32 (the quantized stage and the graph always do; the
+        float stage may run in bfloat16 through a module's `dtype` attribute)."""
+        if getattr(self.module, "dtype", jnp.float32) == jnp.float32:
+            return self
+        return dataclasses.replace(self, module=self.module.clone(dtype=jnp.float32))
+
     def check_graph(self, images: int = 4, seed: int = 0, rtol: float = 1e-3) -> None:
         """Proves that the read graph, BatchNorm folded, computes the module's function: both
         run on `images` random uint8 images with the module's init variables made generic
@@ -142,9 +149,7 @@ class Network:
         for one jitted program, 2-core CPU).
         """
         from crimp_jax.graph.graph import fold_params
-        module = self.module  # compared in float32, as the graph computes (a bfloat16 float
-        if getattr(module, "dtype", jnp.float32) != jnp.float32:  # stage rounds otherwise)
-            module = module.clone(dtype=jnp.float32)
+        module = self.in_float32().module  # compared in float32, as the graph computes
         key_v, key_x = jax.random.split(jax.random.key(seed))
         variables = _generic_variables(self.init(key_v), seed)
         x = jax.random.randint(key_x, (images, *self.image_shape), 0, 256).astype(jnp.uint8)

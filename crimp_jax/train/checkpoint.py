@@ -96,34 +96,37 @@ class StageCheckpointer:
         return f"{len(bad)} file(s) differ from the digest saved with it, e.g. {bad[0]}" if bad \
             else None
 
+    def _restore_or_fault(self, state_like, step: int):
+        """(state, None), or (None, what is wrong with checkpoint `step`)."""
+        damage = self.damage(step)
+        if damage:
+            return None, f"is damaged ({damage})"
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
+        try:
+            return self.manager.restore(step, args=ocp.args.StandardRestore(abstract)), None
+        except Exception as e:  # noqa: BLE001 - orbax raises many types for a bad checkpoint
+            return None, (f"does not match this run's state ({type(e).__name__}: "
+                          f"{' '.join(str(e).split())[:300]})")
+
     def restore(self, state_like, step: int | None = None):
         """Restores into the structure, dtypes and shardings of `state_like`."""
         step = self.latest_step() if step is None else step
-        damage = self.damage(step)
-        if damage:
-            raise CheckpointMismatchError(f"checkpoint {self.directory}/{step} is damaged "
-                                          f"({damage}); use another --workdir")
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
-        try:
-            return self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
-        except Exception as e:  # noqa: BLE001 - orbax raises many types for a bad checkpoint
-            raise CheckpointMismatchError(
-                f"checkpoint {self.directory}/{step} does not match this run's state "
-                f"({type(e).__name__}: {' '.join(str(e).split())[:300]}); use another "
-                f"--workdir") from e
+        state, fault = self._restore_or_fault(state_like, step)
+        if fault:
+            raise CheckpointMismatchError(f"checkpoint {self.directory}/{step} {fault}; use "
+                                          f"another --workdir")
+        return state
 
     def restore_newest_intact(self, state_like):
         """(state, step) of the newest checkpoint that restores intact, or (None, None) when
         the stage has none. Damaged newer checkpoints are moved to `<stage>.damaged/` (so the
         stage can save those steps again), each with one warning; if none restores, a
         `CheckpointMismatchError` names the folder and every step's fault, and nothing moves."""
-        steps = sorted(self.manager.all_steps(), reverse=True)
         faults = []
-        for step in steps:
-            try:
-                state = self.restore(state_like, step)
-            except CheckpointMismatchError as e:
-                faults.append((step, str(e)))
+        for step in sorted(self.manager.all_steps(), reverse=True):
+            state, fault = self._restore_or_fault(state_like, step)
+            if fault:
+                faults.append((step, fault))
                 continue
             for bad, why in faults:
                 self._move_aside(bad, why, step)
@@ -131,8 +134,8 @@ class StageCheckpointer:
         if not faults:
             return None, None
         raise CheckpointMismatchError(
-            f"no intact checkpoint in {self.directory} (" + "; ".join(
-                f"step {s}: {why.split(' (', 1)[-1].rsplit(');', 1)[0]}" for s, why in faults)
+            f"no intact checkpoint in {self.directory} ("
+            + "; ".join(f"step {s}: {why}" for s, why in faults)
             + "); use another --workdir (nothing was deleted)")
 
     def _move_aside(self, step: int, why: str, resume_step: int) -> None:
@@ -146,8 +149,8 @@ class StageCheckpointer:
         if digest.is_file():
             shutil.move(str(digest), str(target.with_name(target.name + ".digest.json")))
         self.manager.reload()
-        log.warning("%s; moved to %s, resuming from step %d", why.rsplit("; use", 1)[0], target,
-                    resume_step)
+        log.warning("checkpoint %s/%d %s; moved to %s, resuming from step %d", self.directory,
+                    step, why, target, resume_step)
 
     def close(self):
         self.manager.close()

@@ -14,7 +14,6 @@ caller's own float variables instead of the float stage (`variables=`): the libr
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import logging
 import os
@@ -196,14 +195,6 @@ def _stage_record(info) -> dict:
             "test_accuracy": info["final"]["accuracy"] if info.get("final") else None}
 
 
-def _float32(net: Network) -> Network:
-    """`net` computing in float32 (the quantized stage always does; the float stage may run in
-    bfloat16 through a module's `dtype` attribute)."""
-    if getattr(net.module, "dtype", jnp.float32) == jnp.float32:
-        return net
-    return dataclasses.replace(net, module=net.module.clone(dtype=jnp.float32))
-
-
 def _selection(run: RunSpec, models, graph, val):
     """The stage's model selection (`crimp.select_chips`): candidates and their scorer."""
     from crimp_jax.train import analysis
@@ -301,7 +292,7 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
 
     if run.uses["quant"]:
         # --- Stage 2: quantized (+ pruned, + variation-aware) training --------------------
-        models = StageModels(model_name, _float32(net), graph)
+        models = StageModels(model_name, net.in_float32(), graph)
         dense_kernels = jax.device_get(flatten(fold_params(
             graph, state.params["params"], state.model_state["batch_stats"])))
         task2 = crimp_task(run, models, steps_per_epoch)
