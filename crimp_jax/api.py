@@ -8,7 +8,8 @@
     config.prune.exclude = ("Conv_0/", "Dense_0/")   # layer names: cj.network(...).graph
     summary = cj.run(MyNet(), config, "runs/mynet", data=splits)
 
-`run` takes a flax module (or a `Network`, or None for the registered `model.name`), the data
+`run` takes a flax module (linen, or an NNX model instance; or a `Network`, or None for the
+registered `model.name`), the data
 (`Splits`, or None for the config's `data` block: any tensorflow-datasets name, offline
 CIFAR-10, or the synthetic source) and optionally the module's trained float variables
 (`variables=`, with `train.epochs=0`) instead of float training. It trains the float model,

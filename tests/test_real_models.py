@@ -2,7 +2,8 @@
 ResNet-18 built the way the flax ImageNet example builds its ResNets (BatchNorm with
 `axis_name`, zero-initialised last scale of each residual block, a max-pool stem, projection
 shortcuts), a small CNN with no train flag (as the flax MNIST example's linen CNN), train flags
-by other names, and a Dropout head (the flax docs' `nn.Dropout(rate, deterministic=...)`)."""
+by other names, and a Dropout head (the flax docs' `nn.Dropout(rate, deterministic=...)`).
+NNX models: `tests/test_nnx.py`."""
 
 import functools
 
@@ -180,21 +181,3 @@ def test_public_model_patterns_run_the_whole_chain(tmp_path, module, exclude):
                                     data=_splits(2))
     assert s["accuracy"]["engine_exact_logits"] == 1.0, s["accuracy"]
     assert s["montecarlo"]["curves"] and s["cost"]["tiles"] <= s["cost"]["dense_tiles"]
-
-
-def test_an_nnx_module_is_refused_saying_what_is_read():
-    from flax import nnx
-
-    class NnxCNN(nnx.Module):  # the current flax examples' style
-        def __init__(self, rngs: nnx.Rngs):
-            self.conv = nnx.Conv(3, 8, (3, 3), rngs=rngs)
-            self.linear = nnx.Linear(8, 10, rngs=rngs)
-
-        def __call__(self, x):
-            return self.linear(jnp.mean(nnx.relu(self.conv(x)), axis=(1, 2)))
-
-    with pytest.raises(GraphError, match=r"^NnxCNN is a Flax NNX module; crimp_jax reads linen "
-                                         r"modules only so far: write it with flax.linen"):
-        _net(NnxCNN(nnx.Rngs(0)), _splits(1))
-    with pytest.raises(GraphError, match="not a flax.linen module"):
-        _net(object(), _splits(1))

@@ -2,9 +2,11 @@
 
 The module is an ordinary linen module built from standard layers (see `crimp_jax.graph.ops`)
 that maps normalised float images (N, H, W, C) to logits; it never sees quantization, pruning
-or variation code. `Network` owns the input convention every stage shares: uint8 images minus
-the integer channel mean, divided by the channel std (`normalize`); the deployed network
-consumes the raw pixels (the std is folded into the first layers, `graph.fold_params`).
+or variation code. A Flax NNX model (an `nnx.Module` instance, or `nnx.bridge.ToLinen` of its
+class) is read through its linen view (`crimp_jax.graph.from_nnx`). `Network` owns the input
+convention every stage shares: uint8 images minus the integer channel mean, divided by the
+channel std (`normalize`); the deployed network consumes the raw pixels (the std is folded into
+the first layers, `graph.fold_params`).
 
     net = Network(MyNet(num_classes=10), image_shape=(32, 32, 3), mean_int=(125, 123, 114),
                   std=(62.99, 62.09, 66.70))
@@ -31,8 +33,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from crimp_jax.graph.calls import layer_calls
+from crimp_jax.graph.from_nnx import from_nnx, is_nnx
 from crimp_jax.graph.graph import Graph, build_graph
-from crimp_jax.graph.ops import GraphError
+from crimp_jax.graph.ops import GraphError, module_kind
 from crimp_jax.graph.trace import read_ops
 
 
@@ -48,15 +52,13 @@ class Network:
     train_arg: Optional[str] = "auto"
 
     def __post_init__(self):
+        if is_nnx(self.module):  # read through its linen view, whose flag is 'train'
+            object.__setattr__(self, "module", from_nnx(self.module, self.train_arg))
+            object.__setattr__(self, "train_arg", "auto")
         if not isinstance(self.module, nn.Module):
-            from flax import nnx
-            what = ("a Flax NNX module; crimp_jax reads linen modules only so far: write it "
-                    "with flax.linen layers (nn.Conv, nn.Dense, nn.BatchNorm, nn.Dropout, "
-                    "nn.relu, pooling), the same layers under the same names"
-                    if isinstance(self.module, nnx.Module) else
-                    "not a flax.linen module; expected a linen nn.Module instance mapping "
-                    "images to logits")
-            raise GraphError(f"{type(self.module).__name__} is {what}")
+            raise GraphError(f"{type(self.module).__name__} is not a Flax module; expected a "
+                             f"flax.linen nn.Module or a flax.nnx Module instance mapping "
+                             f"images to logits")
         object.__setattr__(self, "train_arg", resolve_train_arg(self.module, self.train_arg))
         shape = tuple(int(d) for d in self.image_shape)
         if len(shape) != 3 or min(shape) < 1:
@@ -116,17 +118,22 @@ class Network:
         batch this process trains on, as with `axis_name=None`."""
         names = []
 
-        def record(next_fun, args, kwargs, context):
-            a = getattr(context.module, "axis_name", None)
-            if isinstance(context.module, nn.BatchNorm) and a is not None:
+        def record(call, next_fun):
+            a = getattr(call.module, "axis_name", None)
+            if module_kind(call.module) == "batchnorm" and a is not None:
                 for n in (a if isinstance(a, (tuple, list)) else (a,)):
                     if n not in names:
                         names.append(n)
-            return next_fun(*args, **kwargs)
+            return next_fun(*call.args, **call.kwargs)
 
-        with nn.intercept_methods(record):
+        with layer_calls(record):
             jax.eval_shape(self.init, jax.random.key(0))
         return tuple(names)
+
+    @property
+    def module_name(self) -> str:
+        """The class name of the researcher's module (of the NNX model, for an NNX one)."""
+        return getattr(self.module, "model_name", type(self.module).__name__)
 
     def abstract_variables(self):
         return jax.eval_shape(self.init, jax.random.key(0))
@@ -153,9 +160,15 @@ class Network:
         key_v, key_x = jax.random.split(jax.random.key(seed))
         variables = _generic_variables(self.init(key_v), seed)
         x = jax.random.randint(key_x, (images, *self.image_shape), 0, 256).astype(jnp.uint8)
-        logits, state = module.apply(variables, self.normalize(x), capture_intermediates=True,
-                                     mutable=["intermediates"], **self._kwargs(False))
-        outputs = _module_outputs(state["intermediates"])
+        outputs = {}
+
+        def record(call, next_fun):
+            y = next_fun(*call.args, **call.kwargs)
+            outputs.setdefault(call.path, y)
+            return y
+
+        with layer_calls(record):
+            logits = module.apply(variables, self.normalize(x), **self._kwargs(False))
         g = self.graph
         values = g.values(fold_params(g, variables["params"], variables.get("batch_stats")), x)
         checks = [(outputs.get(op.get("bn") or op["name"]), values.get(op["out"]), op["name"])
@@ -171,7 +184,7 @@ class Network:
                 diff = float(jnp.max(jnp.abs(got - want.reshape(got.shape))))
             if not diff <= rtol * scale + 1e-5:
                 raise GraphError(
-                    f"the graph read from {self.name or type(self.module).__name__} does not "
+                    f"the graph read from {self.name or self.module_name} does not "
                     f"compute the module's function: {what} differs by up to {diff:.3g} (its "
                     f"outputs reach {scale:.3g}) on random inputs; the module at {what!r} or "
                     f"before it does something the graph does not read (a custom layer, a "
@@ -183,7 +196,7 @@ class Network:
         x = jax.ShapeDtypeStruct((2, *self.image_shape), jnp.float32)
         ops, out = read_ops(self.module, self.abstract_variables(), x, self._kwargs(False))
         return build_graph(ops, out, self.image_shape, self.mean_int, self.std,
-                           type(self.module).__name__)
+                           self.module_name)
 
 
 def _generic_variables(variables, seed: int):
@@ -205,17 +218,6 @@ def _generic_variables(variables, seed: int):
             a = a + rng.uniform(-0.5, 0.5, a.shape)
         out.append(jnp.asarray(a, np.asarray(leaf).dtype))
     return jax.tree_util.tree_unflatten(tree, out)
-
-
-def _module_outputs(intermediates, prefix: str = "") -> dict:
-    """{module path: output of its __call__} from flax's captured intermediates."""
-    out = {}
-    for k, v in intermediates.items():
-        if k == "__call__":
-            out[prefix] = v[0]
-        elif isinstance(v, dict) or hasattr(v, "items"):
-            out.update(_module_outputs(v, f"{prefix}/{k}" if prefix else str(k)))
-    return out
 
 
 # Keyword names of a module's train flag, in the order they are looked for; the negated ones

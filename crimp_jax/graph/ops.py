@@ -2,7 +2,8 @@
 
 Each `OpDef` names how the op is
 
-  read       from the model: `modules` (flax module classes, read at their `__call__`) or
+  read       from the model: `modules` (flax module classes, linen and NNX, read at their
+             `__call__`: `crimp_jax.graph.calls`) or
              `primitives` (jax primitives of the traced forward, read by `read`);
   run        in float (`apply`): the BatchNorm-folded forward used by calibration, the
              fake-quantized (QAT) forward and Monte Carlo; a `crossbar` op's kernel is what
@@ -50,6 +51,7 @@ from typing import Callable, NamedTuple, Optional
 import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 from jax import lax
 
 from crimp_jax.graph.arith import (
@@ -276,7 +278,12 @@ def _conv_read(module, shape, path):
     strides = tuple(int(s) for s in np.broadcast_to(strides, 2))
     padding = _pads_2d(module.padding, tuple(shape[1:3]), kernel, strides, path)
     return {"strides": strides, "padding": padding, "use_bias": bool(module.use_bias),
-            "features": int(module.features)}
+            "features": _features(module)}
+
+
+def _features(module) -> int:
+    """Output features of a linen (`features`) or NNX (`out_features`) Conv/Dense."""
+    return int(getattr(module, "features", None) or module.out_features)
 
 
 def _conv_apply(op, xs, fx):
@@ -312,7 +319,7 @@ def _conv_row_dot(op, x, w_rows, lo, hi, kernel_shape, impl):
     return conv_rows_dot(x, w_rows, lo, hi, kernel_shape[:2], op["strides"], op["padding"], impl)
 
 
-register(OpDef("conv", _conv_apply, _conv_convert, _conv_engine, modules=(nn.Conv,),
+register(OpDef("conv", _conv_apply, _conv_convert, _conv_engine, modules=(nn.Conv, nnx.Conv),
                read_module=_conv_read, crossbar=True, nonneg="never", row_dot=_conv_row_dot))
 
 
@@ -322,7 +329,7 @@ def _dense_read(module, shape, path):
     if len(shape) != 2:
         raise GraphError(f"module {path!r}: nn.Dense on a rank-{len(shape)} input {tuple(shape)}; "
                          "flatten (reshape to (N, features)) or pool it first")
-    return {"use_bias": bool(module.use_bias), "features": int(module.features)}
+    return {"use_bias": bool(module.use_bias), "features": _features(module)}
 
 
 def _dense_apply(op, xs, fx):
@@ -349,7 +356,8 @@ def _dense_row_dot(op, x, w_rows, lo, hi, kernel_shape, impl):
     return tile_row_dot(x, w_rows, lo, hi)  # a dense input (N, features) is its own rows
 
 
-register(OpDef("dense", _dense_apply, _dense_convert, _dense_engine, modules=(nn.Dense,),
+register(OpDef("dense", _dense_apply, _dense_convert, _dense_engine,
+               modules=(nn.Dense, nnx.Linear),
                read_module=_dense_read, crossbar=True, nonneg="never",
                row_dot=_dense_row_dot))
 
@@ -369,7 +377,7 @@ def _folded_only(op, *a):
                      "Conv/Dense before it)")
 
 
-register(OpDef("batchnorm", _folded_only, _folded_only, _folded_only, modules=(nn.BatchNorm,),
+register(OpDef("batchnorm", _folded_only, _folded_only, _folded_only, modules=(nn.BatchNorm, nnx.BatchNorm),
                read_module=_bn_read, nonneg="never"))
 
 
@@ -684,7 +692,7 @@ register(OpDef("concat", _concat, _concat_convert, _concat, primitives=("concate
 
 
 def module_kind(module) -> Optional[str]:
-    """The op kind read from flax module `module`'s `__call__`, or None."""
+    """The op kind read from flax module `module`'s `__call__` (linen or NNX), or None."""
     for kind, d in REGISTRY.items():
         if d.modules and isinstance(module, d.modules):
             return kind

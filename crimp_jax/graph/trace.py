@@ -1,7 +1,9 @@
 """Reads the op graph of a Flax model by running it once, abstractly (`jax.make_jaxpr`).
 
-While the model runs, a flax method interceptor marks every call of a module a registered op is
-read from (`nn.Conv`, `nn.Dense`, `nn.BatchNorm`: `ops.OpDef.modules`) with a marker primitive
+While the model runs, a layer hook (`crimp_jax.graph.calls.layer_calls`: linen's method
+interceptor, and NNX layers' wrapped `__call__`) marks every call of a module a registered op is
+read from (`nn.Conv`/`nnx.Conv`, `nn.Dense`/`nnx.Linear`, `nn.BatchNorm`/`nnx.BatchNorm`:
+`ops.OpDef.modules`) with a marker primitive
 `crimp_module(x, y)` that links the module's input to its output, records the module's
 attributes, and refuses unsupported flax modules (`nn.LayerNorm`, ...) by path. The traced
 program is then flattened (jit and custom-derivative calls inlined) and walked backward from
@@ -18,15 +20,17 @@ from typing import Any, Optional
 
 import flax.linen as nn
 import jax
+from flax import nnx
 import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import Literal, Primitive
 
 from crimp_jax.graph import ops as gops
+from crimp_jax.graph.calls import layer_calls
 from crimp_jax.graph.ops import GraphError
 
 # flax modules that are fine to meet: containers and eval-mode identities.
-ALLOWED_MODULES = (nn.Sequential, nn.Dropout)
+ALLOWED_MODULES = (nn.Sequential, nn.Dropout, nnx.Sequential, nnx.Dropout)
 _ALIASES = ("convert_element_type", "copy", "copy_p", "optimization_barrier")
 _SUBJAXPR_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 
@@ -82,39 +86,59 @@ class _Param:
     """A model parameter used outside a registered module."""
 
 
+def _qualname(cls) -> str:
+    """'nn.Conv' / 'nnx.Conv' for a flax layer class, else its name."""
+    mod = cls.__module__
+    prefix = "nnx." if mod.startswith("flax.nnx") else "nn." if mod.startswith("flax.") else ""
+    return prefix + cls.__name__
+
+
 def _record_modules(records):
-    def interceptor(next_fun, args, kwargs, context):
-        mod = context.module
-        if context.method_name != "__call__":
-            return next_fun(*args, **kwargs)
-        path = "/".join(str(p) for p in mod.path)
+    def hook(call, next_fun):
+        mod, path = call.module, call.path
         kind = gops.module_kind(mod)
+        if call.nnx and path is None:
+            raise GraphError(f"an {_qualname(type(mod))} layer ran outside the NNX model "
+                             f"crimp_jax reads (one the model creates while it runs?): create "
+                             f"every layer in the model's __init__")
+        if isinstance(mod, nnx.bridge.ToLinen):
+            raise GraphError(f"module {path or '<root>'!r} is an NNX model inside a linen "
+                             f"module (nnx.bridge.ToLinen): crimp_jax reads a model written "
+                             f"in one of linen and NNX; pass the NNX model itself, or write "
+                             f"the whole model in linen")
         if kind is None:
             cls = type(mod)
             if cls.__module__.startswith("flax.") and not isinstance(mod, ALLOWED_MODULES):
-                supported = ", ".join(f"nn.{c.__name__}" for d in gops.REGISTRY.values()
+                supported = ", ".join(_qualname(c) for d in gops.REGISTRY.values()
                                       for c in d.modules)
-                raise GraphError(f"module {path or '<root>'!r} is a flax {cls.__name__}, which "
-                                 f"the crossbar graph does not support; supported modules: "
-                                 f"{supported} (plus nn.Sequential, nn.Dropout in eval mode)")
-            return next_fun(*args, **kwargs)
+                raise GraphError(f"module {path or '<root>'!r} is a flax {_qualname(cls)}, "
+                                 f"which the crossbar graph does not support; supported "
+                                 f"modules: {supported} (plus nn.Sequential, nnx.Sequential, "
+                                 f"and Dropout, the identity in evaluation)")
+            return next_fun(*call.args, **call.kwargs)
         base = next(c for c in gops.REGISTRY[kind].modules if isinstance(mod, c))
-        if type(mod).__call__ is not base.__call__:
+        if _own_call(type(mod)) is not _own_call(base):
             raise GraphError(
                 f"module {path or '<root>'!r} is a {type(mod).__name__}, a subclass of "
-                f"nn.{base.__name__} that overrides __call__ (e.g. a weight standardisation): "
-                f"the crossbar graph would read it as a plain nn.{base.__name__} and compute "
-                f"another function; use nn.{base.__name__} itself, or apply the transform to "
+                f"{_qualname(base)} that overrides __call__ (e.g. a weight standardisation): "
+                f"the crossbar graph would read it as a plain {_qualname(base)} and compute "
+                f"another function; use {_qualname(base)} itself, or apply the transform to "
                 f"the kernel outside the module")
         if path in records:
             raise GraphError(f"module {path!r} is called twice: shared weights are not "
                              "supported (each crossbar layer is one module call)")
-        x = args[0]
+        x = call.args[0]
         records[path] = (kind, gops.REGISTRY[kind].read_module(mod, tuple(x.shape), path))
-        y = next_fun(*args, **kwargs)
+        y = next_fun(*call.args, **call.kwargs)
         return _marker.bind(x, y, kind=kind, path=path)
 
-    return interceptor
+    return hook
+
+
+def _own_call(cls):
+    """The `__call__` class `cls` runs (unwrapped while `layer_calls` wraps NNX layers)."""
+    f = cls.__call__
+    return getattr(f, "__crimp_original__", f)
 
 
 def _flatten_jaxpr(jaxpr, env, scope, out, counter):
@@ -217,7 +241,7 @@ def read_ops(module, variables, x, call_kwargs=None) -> tuple[list, str]:
     def fwd(v, images):
         return module.apply(v, images, **call_kwargs)
 
-    with nn.intercept_methods(_record_modules(records)):
+    with layer_calls(_record_modules(records)):
         closed = jax.make_jaxpr(fwd)(variables, x)
     jaxpr = closed.jaxpr
     n_var = len(jax.tree.leaves(variables))

@@ -36,12 +36,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
 from crimp_jax.graph import fold_params
+from crimp_jax.graph.calls import layer_calls
+from crimp_jax.graph.ops import module_kind
 from crimp_jax.prune import (
     ZerorizeSchedule,
     apply_masks,
@@ -122,15 +123,15 @@ def batch_statistics(bn_model, params, images) -> dict:
     the model's batch_stats collection."""
     rec = {}
 
-    def recorder(next_fun, args, kwargs, context):
-        if isinstance(context.module, nn.BatchNorm) and context.method_name == "__call__":
-            x = args[0].astype(jnp.float32)
+    def recorder(call, next_fun):
+        if module_kind(call.module) == "batchnorm":
+            x = call.args[0].astype(jnp.float32)
             axes = tuple(range(x.ndim - 1))
             mean = jnp.mean(x, axes)
-            rec["/".join(context.module.path)] = (mean, jnp.mean(jnp.square(x - mean), axes))
-        return next_fun(*args, **kwargs)
+            rec[call.path] = (mean, jnp.mean(jnp.square(x - mean), axes))
+        return next_fun(*call.args, **call.kwargs)
 
-    with nn.intercept_methods(recorder):
+    with layer_calls(recorder):
         bn_model.apply(params, images, train=True, mutable=["batch_stats"])
     return unflatten({f"{p}/{k}": v for p, (m, var) in rec.items()
                       for k, v in (("mean", m), ("var", var))})
