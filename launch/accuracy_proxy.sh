@@ -7,12 +7,16 @@
 #   bash launch/accuracy_proxy.sh [RUNROOT] [OUT]   (defaults: runs/resnet20_proxy,
 #                                                    results/resnet20_proxy)
 # Extra --config.* overrides for every quantized run: PROXY_OVERRIDES="--config.crimp.lr=0.05".
+# Another benchmark config with the same arguments: CFG=experiments/configs/resnet20_converged.py
+# (the converged float model). Only some quantized rows: RUNS="q crimp"; RUNS="" trains the
+# two float models only (no table).
 # Rerunning resumes: finished runs are skipped, unfinished ones resume from their checkpoints.
 set -eu
 root=${1:-runs/resnet20_proxy}
 out=${2:-results/resnet20_proxy}
 py=${PYTHON:-python}
-cfg=experiments/configs/resnet20_proxy.py
+cfg=${CFG:-experiments/configs/resnet20_proxy.py}
+runs=${RUNS-q qp50 qp80 qv crimp}
 mkdir -p "$root"
 log="$root/status.txt"
 t0=$SECONDS
@@ -21,12 +25,15 @@ for ref in fp fp_long; do
   $py -m experiments.run --config=$cfg:$ref --workdir="$root/$ref" > "$root/$ref.log" 2>&1
   echo "$ref done $(( SECONDS - t0 ))s" >> "$log"
 done
-for run in q qp50 qp80 qv crimp; do
+for run in $runs; do
   # shellcheck disable=SC2086  # overrides are separate words
   $py -m launch.sweep --config=$cfg:$run --root="$root/$run" --reuse_fp="$root/fp" --grid="" \
     -- ${PROXY_OVERRIDES:-} >> "$root/sweep.log" 2>&1
   echo "$run done $(( SECONDS - t0 ))s" >> "$log"
 done
-$py -m experiments.proxy_table "$root" --out "$out"
-echo "table written $(( SECONDS - t0 ))s" >> "$log"
+mkdir -p "$out"
+if [ -n "$runs" ]; then
+  $py -m experiments.proxy_table "$root" --out "$out"
+  echo "table written $(( SECONDS - t0 ))s" >> "$log"
+fi
 cp "$log" "$out/status.txt"

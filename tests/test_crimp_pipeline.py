@@ -54,7 +54,7 @@ def _stage(c, n=100):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("batchnorm", ["folded", "fold_per_step"])
+@pytest.mark.parametrize("batchnorm", ["folded", "fold_per_step", "corrected"])
 def test_crimp_train_step_traces_once_across_phases(batchnorm):
     """4 steps per epoch: dense, zerorize, recover, zerorize epochs and, with BatchNorm kept,
     the switch to frozen statistics: one trace."""
@@ -79,7 +79,7 @@ def test_crimp_train_step_traces_once_across_phases(batchnorm):
                         jax.random.key(i))
     assert np.isfinite(float(m[0]))
     assert len(traces) == 1
-    if batchnorm == "fold_per_step":
+    if batchnorm != "folded":
         # the running statistics moved in the first three epochs and froze in the last
         assert not np.allclose(jax.tree.leaves(state.model_state["batch_stats"])[0], before)
 
@@ -208,10 +208,11 @@ def test_training_chip_equals_the_monte_carlo_chip():
     seen = {}
     real = crimp_mod.fake_quant_apply
 
-    def spy(model, params, qstate, images, qcfg, weight_transform=None):
+    def spy(model, params, qstate, images, qcfg, weight_transform=None, **kw):
         from crimp_jax.quant import quantize_weights_int
         seen["train"] = weight_transform(quantize_weights_int(model, params, qstate, qcfg))
-        return real(model, params, qstate, images, qcfg, weight_transform=weight_transform)
+        return real(model, params, qstate, images, qcfg, weight_transform=weight_transform,
+                    **kw)
 
     crimp_mod.fake_quant_apply = spy
     try:

@@ -117,19 +117,24 @@ class Graph:
     def num_classes(self) -> int:
         return int(self.layers[-1]["features"])
 
-    def apply(self, params, images, act: Optional[Callable] = None, xbar: Optional[dict] = None):
+    def apply(self, params, images, act: Optional[Callable] = None, xbar: Optional[dict] = None,
+              post: Optional[Callable] = None):
         """float32 logits of the folded network on uint8 `images`; `act(tap, y)` is called at
         every quantization point (identity when None); the layers in `xbar` ({kernel path:
-        `ops.CrossbarLayer`}) are computed crossbar-faithfully (DACs, ADCs, shift-and-add)."""
-        return self.values(params, images, act, xbar)[self.output].astype(jnp.float32)
+        `ops.CrossbarLayer`}) are computed crossbar-faithfully (DACs, ADCs, shift-and-add);
+        `post(op, y)` replaces each crossbar layer's output y (training only: the BatchNorm
+        correction of `crimp_jax.train.bn_correction`)."""
+        return self.values(params, images, act, xbar, post)[self.output].astype(jnp.float32)
 
     def values(self, params, images, act: Optional[Callable] = None,
-               xbar: Optional[dict] = None) -> dict:
+               xbar: Optional[dict] = None, post: Optional[Callable] = None) -> dict:
         """{value name: array} of every op's output (see `apply`)."""
         fx = FloatContext(images, dict(flatten(params)), act or (lambda tap, y: y), xbar)
         env = {}
         for op in self.ops:
-            env[op["out"]] = gops.opdef(op["op"]).apply(op, [env[i] for i in op["in"]], fx)
+            d = gops.opdef(op["op"])
+            y = d.apply(op, [env[i] for i in op["in"]], fx)
+            env[op["out"]] = post(op, y) if post is not None and d.crossbar else y
         return env
 
     def integer_obstacles(self) -> list:

@@ -253,14 +253,14 @@ def act_quantizer(plan: QuantPlan, qstate_act):
 
 def fake_quant_apply(graph, params, qstate, images, qcfg, *,
                      weight_transform: Optional[Callable] = None,
-                     crossbar: Optional[Callable] = None):
+                     crossbar: Optional[Callable] = None, post: Optional[Callable] = None):
     """Logits of the fake-quantized folded `graph` on uint8 `images` (pure, jittable, and
     differentiable w.r.t. params and qstate). `weight_transform`: see module docstring.
 
     crossbar: optional crossbar(wq, e_x) -> {kernel path: `graph.ops.CrossbarLayer`} (e.g.
     `crimp_jax.variation.analog.crossbar_reader`), given {path: (q, e)} and the exponent of each
     layer's input: those layers are computed crossbar-faithfully (DACs, ADCs, shift-and-add;
-    evaluation only: no gradient is defined through the ADC)."""
+    evaluation only: no gradient is defined through the ADC). post: see `Graph.apply`."""
     plan = make_plan(graph, qcfg)
     qparams = quantize_params(graph, params, qstate, qcfg, weight_transform)
     xbar = None
@@ -269,4 +269,5 @@ def fake_quant_apply(graph, params, qstate, images, qcfg, *,
         e_x = {k: 0.0 if tap is None else act_exponent(plan, qstate, tap)
                for k, tap in plan.inputs.items()}
         xbar = crossbar(wq, e_x)
-    return graph.apply(qparams, images, act=act_quantizer(plan, qstate["act"]), xbar=xbar)
+    return graph.apply(qparams, images, act=act_quantizer(plan, qstate["act"]), xbar=xbar,
+                       post=post)

@@ -20,7 +20,7 @@ from crimp_jax.utils.blocks import (
 )
 
 PRUNE_SCHEDULES = ("zerorize_recover", "gradual")
-BATCHNORM_MODES = ("folded", "fold_per_step")
+BATCHNORM_MODES = ("folded", "fold_per_step", "corrected")
 DRAWS_IMPLS = ("auto", "vmap", "unroll")
 
 
@@ -82,11 +82,14 @@ class CrimpSpec(OptimSpec):
         counted back from a final zerorize epoch) or 'gradual' (every prune step zerorizes:
         masks recomputed from the weights after every step).
       batchnorm: 'folded' (BatchNorm folded into the kernels once, before the stage, and the
-        BN-free network trained) or 'fold_per_step' (BatchNorm kept: every step folds it with
+        BN-free network trained), 'fold_per_step' (BatchNorm kept: every step folds it with
         the batch statistics, gradients through them, and updates running statistics that
-        evaluation and deployment fold with).
-      bn_freeze_epochs: 'fold_per_step': the last epochs of the stage fold with the running
-        statistics and stop updating them (>= 0).
+        evaluation and deployment fold with; a float forward of the BN model per step) or
+        'corrected' (BatchNorm kept at one convolution per layer: folded with the running
+        statistics, each channel corrected with the batch statistics of the folded output,
+        crimp_jax/train/bn_correction.py).
+      bn_freeze_epochs: 'fold_per_step', 'corrected': the last epochs of the stage fold with
+        the running statistics and stop updating them (>= 0).
       bn_momentum: momentum of the running statistics, in [0, 1).
       threshold_lr: Adam rate of the log2 quantization thresholds; 0 keeps the calibrated ones.
       calib_images: training images that calibrate the thresholds (>= 1; a seeded random

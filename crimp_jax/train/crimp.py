@@ -24,6 +24,11 @@ BatchNorm (`crimp.batchnorm`):
                    (`bn_momentum`) and stop for the last `bn_freeze_epochs` (then the step
                    folds with them). Evaluation and deployment fold with the running
                    statistics, so the integer engine sees one fixed folded network.
+  'corrected'      BatchNorm kept at one convolution per layer: the step folds with the
+                   running statistics (the deployed kernels) and corrects each channel of the
+                   folded output with its batch statistics (`crimp_jax.train.bn_correction`);
+                   the running statistics follow, and stop with the correction for the last
+                   `bn_freeze_epochs`.
 
 A training step draws its chip with the same `variation.perturb` call as Monte Carlo (the same
 masks and per-layer weight bits): in the prune phases' zerorized steps and the fine-tune, the
@@ -50,6 +55,7 @@ from crimp_jax.prune import (
     zerorize_recover,
 )
 from crimp_jax.quant import fake_quant_apply, init_quant_state, make_plan
+from crimp_jax.train.bn_correction import bn_layers, corrector, running_update
 from crimp_jax.train.loop import Task, cross_entropy
 from crimp_jax.train.optim import make_optimizer
 from crimp_jax.train.state import TrainState
@@ -150,7 +156,7 @@ def fold_for_step(run, models: StageModels, latent, model_state, images, train: 
     if c.batchnorm == "folded":
         return latent, model_state
     running = model_state["batch_stats"]
-    if not train:
+    if not train or c.batchnorm == "corrected":  # 'corrected': the forward corrects
         return fold_params(models.folded, latent, running), model_state
     freeze_step = (c.epochs - c.bn_freeze_epochs) * steps_per_epoch
 
@@ -215,10 +221,18 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int) -> Task:
             params = deployed_params(params, opt_state)
         folded, new_ms = fold_for_step(run, models, params["params"], model_state, images,
                                        train, step, steps_per_epoch)
+        bn = None
+        if train and c.batchnorm == "corrected":
+            active = (jnp.asarray(True) if c.bn_freeze_epochs == 0 else
+                      step < (c.epochs - c.bn_freeze_epochs) * steps_per_epoch)
+            bn = (bn_layers(models.folded, params["params"], model_state["batch_stats"]),
+                  active)
 
-        def run_chip(transform):
+        def run_chip(transform):  # (logits, {layer: batch statistics of its folded output})
+            rec = {}
+            post = None if bn is None else corrector(bn[0], bn[1], rec)
             return fake_quant_apply(models.folded, folded, params["quant"], images, run.quant,
-                                    weight_transform=transform)
+                                    weight_transform=transform, post=post), rec
 
         if train and use["variation"]:
             masks = active_masks(masks_of(opt_state), opt_state, prune_schedule)
@@ -230,14 +244,18 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int) -> Task:
                                                    scale_mode=plan.spec.scale_mode))
 
             if draws == 1:
-                logits = one(key)
+                logits, rec = one(key)
             elif impl == "vmap":
-                logits = jax.vmap(one)(draw_keys(key, draws))
+                logits, rec = jax.vmap(one)(draw_keys(key, draws))
             else:
                 keys = draw_keys(key, draws)
-                logits = jnp.stack([one(keys[d]) for d in range(draws)])
+                logits, rec = jax.tree.map(lambda *a: jnp.stack(a),
+                                           *[one(keys[d]) for d in range(draws)])
         else:
-            logits = run_chip(None)
+            logits, rec = run_chip(None)
+        if bn is not None:
+            new_ms = {**model_state, "batch_stats": running_update(
+                bn[0], model_state["batch_stats"], rec, c.bn_momentum, bn[1])}
         if train and c.distill_weight > 0:
             teacher = models.bn.apply(model_state["teacher"], images, train=False)
             return {"logits": logits, "teacher": teacher}, new_ms

@@ -1,0 +1,27 @@
+"""The converged CPU accuracy benchmark (issue 22): `resnet20_proxy.py` with a float model
+trained until it stops improving.
+
+ResNet-20 on 5,000 class-balanced training images, the whole 10,000-image test set, the same
+rows, second stage, Monte Carlo and seeds as `resnet20_proxy.py`; only the float schedule is
+longer: `fp` trains FP_EPOCHS epochs (one cosine schedule), `fp_long` FP_EPOCHS + 10 (a fresh
+cosine schedule of that length). The float model counts as converged when `fp_long` adds less
+than 0.5 points over `fp` (results/resnet20_converged/README.md shows both curves). Arguments:
+fp, fp_long, q, qp50, qp80, qv, crimp (see resnet20_proxy.py). Commands:
+  python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
+      --workdir=runs/resnet20_converged/fp
+"""
+
+from experiments.configs import resnet20_proxy
+
+FP_EPOCHS, MORE_EPOCHS = 60, 10
+ARGS = resnet20_proxy.ARGS
+
+
+def get_config(arg: str = "crimp"):
+    if arg not in ARGS:
+        raise ValueError(f"resnet20_converged config argument {arg!r}: expected one of {ARGS}")
+    c = resnet20_proxy.get_config(arg)
+    c.unlock()
+    c.train.epochs = FP_EPOCHS + (MORE_EPOCHS if arg == "fp_long" else 0)
+    c.lock()
+    return c
