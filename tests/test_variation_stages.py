@@ -100,3 +100,17 @@ def test_compensation_is_computed_at_read_time():
     np.testing.assert_allclose(np.asarray(exact.values)[mask] / levels[mask], 1.0, rtol=1e-5)
     ratio = np.asarray(on.values)[mask] / levels[mask]
     assert np.all(np.abs(ratio - 1) <= 1 / 12) and abs(ratio.mean() - 1) < 1 - factor
+
+
+def test_gaussian_write_variation_is_clipped_at_zero_conductance():
+    """Additive variation cannot make a cell conduct negatively: level-0 cells (half of them
+    land below zero unclipped) read exactly zero conductance, none below."""
+    spec = XbarSpec()
+    q = jnp.round(jax.random.uniform(KEY, (3, 3, 16, 32), minval=-127, maxval=127))
+    v = VariationSpec(sigma=0.1, kind="gaussian")
+    read = layer_cells(q, KEY, spec, v, 8)
+    raw = np.asarray(read.values)  # G - G_min with G_min = 0 here (ideal on/off ratio)
+    prog = np.broadcast_to(np.asarray(read.prog, bool), raw.shape)
+    assert raw[prog].min() == 0.0
+    at_zero = (np.asarray(read.levels) == 0) & prog
+    assert 0.3 < np.mean(raw[at_zero] == 0.0) < 0.7

@@ -45,7 +45,8 @@ class VariationSpec:
 
     Attributes:
       sigma: write variation strength, in [0, 2]. 'lognormal': G * exp(theta), theta ~ N(0, sigma^2);
-        'gaussian': G + sigma * G_max * z, z ~ N(0, 1) (additive, relative to the top level).
+        'gaussian': max(G + sigma * G_max * z, 0), z ~ N(0, 1) (additive, relative to the top
+        level, clipped at zero conductance).
       mode: 'cell': one draw per physical cell (per bit-slice and polarity); 'weight': one draw
         per weight and polarity (the weight is one multi-level cell).
       kind: 'lognormal' or 'gaussian'.

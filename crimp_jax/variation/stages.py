@@ -6,7 +6,7 @@ A programmed layer's cells are a `Cells` state, in units of dG (`config.py`), wi
 state to the next:
 
   g_min             finite on/off ratio: every cell conducts G_min = c more (c = L / (r - 1))
-  write_variation   log-normal G * e^(sigma z) or Gaussian G + sigma (c + L) z, per cell
+  write_variation   log-normal G * e^(sigma z) or Gaussian max(G + sigma (c + L) z, 0), per cell
   stuck_at          SA0 cells read G_max = c + L, SA1 cells G_min = c; they ignore the write
   drift             G(t) = G(t0) (t / t0)^(-nu) of working cells, nu per cell
   compensation      per-column gains from the chip's all-ones read *at read time* (after
@@ -99,7 +99,8 @@ def _write_variation(cells: Cells, d: Draw) -> Cells:
     if d.vspec.kind == "lognormal":
         mult = jnp.exp(d.sigma_value * z)
         return cells._replace(raw=cells.raw * mult, mult=cells.mult * mult)
-    return cells._replace(raw=cells.raw + d.sigma_value * (d.c + d.lmax) * z)
+    # additive: clipped at zero conductance (a cell does not conduct negatively; CrossSim too)
+    return cells._replace(raw=jnp.maximum(cells.raw + d.sigma_value * (d.c + d.lmax) * z, 0.0))
 
 
 def _stuck_at(cells: Cells, d: Draw) -> Cells:

@@ -32,7 +32,10 @@ kernel (`variation.device`), which equals the product above whenever no ADC roun
 
 The same function computes the float (fake-quantized, Monte Carlo) and the int32 (integer engine)
 product: with ideal cells every partial sum is an integer, a power-of-two ADC step is a rounding
-shift and a clip, and the two agree bit for bit (tests/test_periphery.py).
+shift and a clip, and the two agree bit for bit (tests/test_periphery.py). The float path
+accumulates in float32, so it is exact while every partial sum and every shifted-and-added
+total stays below 2^24 in magnitude (the int32 engine is exact to its 31-bit bounds); beyond
+that the float product rounds like any float32 matmul.
 """
 
 from __future__ import annotations
