@@ -20,7 +20,7 @@ from pathlib import Path
 
 from crimp_jax.summary import SummaryError, read_summary, sigma_key
 
-RUNS = ("q", "qp50", "qp80", "qv", "crimp")
+RUNS = ("q", "qp50", "qp80", "qv", "crimp")  # the default rows (--runs)
 COPY = ("summary.json", "metrics.jsonl", "run.log", "*.png")
 OFF_ON = {"neither": "off", "adaptation": "off", "compensation": "on", "both": "on"}
 
@@ -38,13 +38,13 @@ def noise_points(accuracy: float, n: int) -> float:
     return 100 * math.sqrt(accuracy * (1 - accuracy) / n)
 
 
-def rows(root: Path) -> tuple[list, dict]:
+def rows(root: Path, names=RUNS) -> tuple[list, dict]:
     fp, fp_long = read_summary(find(root, "fp")), read_summary(find(root, "fp_long"))
     ref = {"fp_accuracy": fp.fp_accuracy, "fp_long_accuracy": fp_long.fp_accuracy,
            "fp_epochs": fp.get("epochs"), "fp_long_epochs": fp_long.get("epochs"),
            "test_images": fp.get("test_images")}
     out = []
-    for name in RUNS:
+    for name in names:
         s = read_summary(find(root, name))
         acc = s.engine_accuracy if s.engine_accuracy is not None else s.deployed_accuracy
         xb = s.crossbars()
@@ -121,10 +121,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("root")
     ap.add_argument("--out", default="results/resnet20_proxy")
+    ap.add_argument("--runs", default=",".join(RUNS),
+                    help="comma-separated run folders, one row each (default: %(default)s)")
     a = ap.parse_args(argv)
     root, out = Path(a.root), Path(a.out)
+    names = tuple(n for n in a.runs.split(",") if n)
     try:
-        table, ref = rows(root)
+        table, ref = rows(root, names)
     except SummaryError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -132,7 +135,7 @@ def main(argv=None) -> int:
     (out / "table.json").write_text(json.dumps({"reference": ref, "runs": table}, indent=1))
     text = markdown(table, ref)
     (out / "table.md").write_text(text)
-    copy_runs(root, out, ("fp", "fp_long") + RUNS)
+    copy_runs(root, out, ("fp", "fp_long") + names)
     print(text, end="")
     return 0
 

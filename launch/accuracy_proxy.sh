@@ -33,7 +33,8 @@ for run in $runs; do
 done
 mkdir -p "$out"
 if [ -n "$runs" ]; then
-  $py -m experiments.proxy_table "$root" --out "$out"
+  # shellcheck disable=SC2086  # one comma-separated list
+  $py -m experiments.proxy_table "$root" --out "$out" --runs "$(echo $runs | tr ' ' ',')"
   echo "table written $(( SECONDS - t0 ))s" >> "$log"
 fi
 cp "$log" "$out/status.txt"

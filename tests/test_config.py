@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 SHIPPED = [("quickstart", a) for a in ("", "tiny")] + \
     [("resnet20_proxy", a) for a in ("fp", "fp_long", "q", "qp50", "qp80", "qv", "crimp")] + \
+    [("resnet20_converged", a) for a in ("fp", "fp_long", "q", "qp80", "crimp", "crimp_k2",
+                                         "crimp_bnc")] + \
     [(name, f"{m},{s}") for name, schedules in (
         ("resnet20_cifar10_crimp", ("paper", "gpu", "tiny", "cpu")),
         ("resnet56_cifar10_crimp", ("paper", "gpu", "gpu_paper", "tiny", "cpu")),

@@ -6,7 +6,9 @@ rows, second stage, Monte Carlo and seeds as `resnet20_proxy.py`; only the float
 longer: `fp` trains FP_EPOCHS epochs (one cosine schedule), `fp_long` FP_EPOCHS + 10 (a fresh
 cosine schedule of that length). The float model counts as converged when `fp_long` adds less
 than 0.5 points over `fp` (results/resnet20_converged/README.md shows both curves). Arguments:
-fp, fp_long, q, qp50, qp80, qv, crimp (see resnet20_proxy.py). Commands:
+fp, fp_long, q, qp50, qp80, qv, crimp (see resnet20_proxy.py), and two more `crimp` rows:
+crimp_k2 (two chips per step, `crimp.variation_draws=2`) and crimp_bnc (BatchNorm kept at
+one convolution per layer, `crimp.batchnorm='corrected'`). Commands:
   python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
       --workdir=runs/resnet20_converged/fp
 """
@@ -14,14 +16,17 @@ fp, fp_long, q, qp50, qp80, qv, crimp (see resnet20_proxy.py). Commands:
 from experiments.configs import resnet20_proxy
 
 FP_EPOCHS, MORE_EPOCHS = 60, 10
-ARGS = resnet20_proxy.ARGS
+VARIANTS = {"crimp_k2": {"variation_draws": 2}, "crimp_bnc": {"batchnorm": "corrected"}}
+ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
 
 def get_config(arg: str = "crimp"):
     if arg not in ARGS:
         raise ValueError(f"resnet20_converged config argument {arg!r}: expected one of {ARGS}")
-    c = resnet20_proxy.get_config(arg)
+    c = resnet20_proxy.get_config("crimp" if arg in VARIANTS else arg)
     c.unlock()
     c.train.epochs = FP_EPOCHS + (MORE_EPOCHS if arg == "fp_long" else 0)
+    for key, value in VARIANTS.get(arg, {}).items():
+        c.crimp[key] = value
     c.lock()
     return c
