@@ -102,6 +102,27 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+def config_from_dict(d: dict) -> ml_collections.ConfigDict:
+    """The config a run recorded (summary.json's 'config': JSON, so tuples came back as lists)
+    as a ConfigDict with the types of `base_config()`; a key it does not know is a
+    ConfigError naming it."""
+    c = base_config()
+    for block, values in d.items():
+        if not isinstance(values, dict):
+            c[block] = values
+            continue
+        if block not in c:
+            raise ConfigError(f"recorded config block {block!r} is unknown; blocks are: "
+                              f"{', '.join(sorted(c))}")
+        for key, value in values.items():
+            if key not in c[block]:
+                raise ConfigError(f"recorded config key {block}.{key} is unknown")
+            if isinstance(c[block][key], tuple) and isinstance(value, list):
+                value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+            c[block][key] = value
+    return c
+
+
 def lock(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     config.lock()
     return config

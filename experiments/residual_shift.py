@@ -57,37 +57,12 @@ def shift_report(run, models, params, qstate, test, shifts) -> list:
 
 def main(argv):
     del argv
-    from crimp_jax.config import parse_config
-    from crimp_jax.data import calibration_sample, load_splits
-    from crimp_jax.train.checkpoint import StageCheckpointer
-    from crimp_jax.train.crimp import (
-        StageModels,
-        crimp_task,
-        deployed_folded,
-        init_crimp_state,
-    )
-    from crimp_jax.train.pipeline import (
-        command_line,
-        device_description,
-        fp_task,
-        init_fp_state,
-        make_network,
-    )
+    from crimp_jax.train.finished import load_finished
+    from crimp_jax.train.pipeline import command_line, device_description
 
-    run = parse_config(FLAGS.config)
-    train_np, test_np, _, info = load_splits(run.data)
-    net = make_network(run, info)
-    models = StageModels(run.model.name, net.in_float32(), net.graph)
-    spe = len(train_np.labels) // run.train.batch_size
-    fp_state = init_fp_state(run, net, fp_task(run, net, spe).tx)
-    calib = jnp.asarray(calibration_sample(train_np.images, run.crimp.calib_images,
-                                           run.data.seed))
-    task = crimp_task(run, models, spe)
-    state = StageCheckpointer(FLAGS.workdir, "crimp").restore(
-        init_crimp_state(run, models, fp_state, calib, task.tx))
-    params = deployed_folded(run, models, state)
+    done = load_finished(FLAGS.config, FLAGS.workdir)
     dev = device_description()
-    for row in shift_report(run, models, params, state.params["quant"], test_np,
+    for row in shift_report(done.run, done.models, done.params, done.qstate, done.test,
                             FLAGS.shifts):
         row.update(workdir=FLAGS.workdir, device=dev["kind"],
                    command=command_line(["python", "-m", "experiments.residual_shift"]

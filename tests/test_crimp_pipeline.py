@@ -40,6 +40,22 @@ def test_whole_chain_writes_every_section(tmp_path):
     for f in ("model_int.npz", "accuracy_vs_sigma.png", "crossbar_occupancy.png"):
         assert (tmp_path / f).stat().st_size > 0
 
+    # re-evaluated under a 5-bit ADC, without training: a new table, the run's files unchanged
+    from crimp_jax.config import config_from_dict
+    from crimp_jax.train.finished import reevaluate
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    c = config_from_dict(on_disk["config"])
+    c.adc.bits, c.evaluate.sigmas, c.evaluate.chips = 5, (0.3,), 2
+    out = tmp_path / "evaluate" / "adc5"
+    got = reevaluate(c, tmp_path, out, {"command": "test"})
+    assert json.loads((out / "evaluation.json").read_text()) == got
+    mc = got["montecarlo"]
+    assert mc["adc"]["bits"] == 5 and set(mc["curves"]["both"]) == {"0.3"}
+    assert mc["curves"]["both"]["0.3"]["n_chips"] == 2
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*")
+             if p.is_file() and out not in p.parents}
+    assert after == before
+
 
 def _stage(c, n=100):
     """(run, StageModels, float-stage state, device data) of tiny_cnn at init on synthetic data."""

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -309,3 +310,25 @@ def test_cli_default_workdir_is_named_after_the_config():
                             "--config.train.epochs=2"]) == "runs/resnet20_proxy_qp50"
     assert default_workdir(["run", "--config=experiments/configs/vgg16_cifar10_crimp.py:crimp,gpu"]) \
         == "runs/vgg16_cifar10_crimp_crimp_gpu"
+
+
+def test_evaluate_cli_refuses_in_one_line(tmp_path):
+    """`python -m experiments.evaluate`: a training key, a folder that is no finished run and a
+    missing --workdir each end with one `error:` line and exit status 2 (its success path is
+    `crimp_jax.train.finished.reevaluate`, run on a finished workdir in
+    test_crimp_pipeline.py::test_whole_chain_writes_every_section)."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "summary.json").write_text(json.dumps({"config": {"method": "crimp"}}))
+    cases = [
+        ([f"--workdir={tmp_path / 'run'}", "--config.crimp.lr=0.1"],
+         r"^error: --config.crimp.lr=0.1: re-evaluation changes chip and evaluation settings "
+         r"only \(blocks variation, adc, dac, evaluate\); 'crimp' would change"),
+        ([f"--workdir={tmp_path}"], r"^error: --workdir=.*: no summary.json in it"),
+        (["--config.adc.bits=4"], r"^error: --workdir=DIR is required"),
+    ]
+    for args, want in cases:
+        proc = subprocess.run([sys.executable, "-m", "experiments.evaluate", *args], cwd=REPO,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and re.search(want, lines[0]), proc.stderr
