@@ -267,7 +267,7 @@ def monte_carlo(run, folded_model, params, qstate, masks_flat, test, workdir: Pa
                               "DAC bits per input cycle", fp_accuracy)
     if ecfg.read_times:
         v = run.variation
-        if not (v.drift_nu_mean > 0 or v.drift_nu_std > 0):
+        if not v.has_drift:
             log.warning("evaluate.read_times without drift (variation.drift_nu_mean = "
                         "drift_nu_std = 0): accuracy does not change with read time")
         points = {time_key(t): {"sigma": ecfg.headline_sigma, "read_time": t}

@@ -62,6 +62,17 @@ class VariationSpec:
       drift_nu_mean, drift_nu_std: conductance drift G(t) = G(t0) (t / t0)^(-nu), nu drawn per
         cell as max(N(drift_nu_mean, drift_nu_std^2), 0); mean in [0, 1], spread >= 0. 0, 0
         (default): no drift. PCM-like values: 0.05, 0.02 (`stages.py` gives the source).
+      drift_nu_log: slopes (a, b) of the drift exponent's mean and spread per ln(x), x = the
+        cell's target conductance / G_max: mean = clip(drift_nu_mean + a ln x, lo_mu, hi_mu),
+        spread = clip(drift_nu_std + b ln x, lo_s, hi_s) (measured PCM: the spread's intercept
+        may then be negative). (0, 0): the same nu statistics for every level.
+      drift_nu_clip: (lo_mu, hi_mu, lo_s, hi_s), each in [0, 1].
+      prog_poly: 'gaussian': the noise std relative to G_max as a polynomial in x = the cell's
+        target conductance / G_max, sigma * max(p0 + p1 x + p2 x^2 + ..., 0) (state-dependent
+        programming noise; (1.0,): the same for every level). Up to 6 coefficients.
+      preset: '' or a measured device (`crimp_jax/variation/presets.py`: 'pcm_nandakumar2019',
+        'rram_wan2022'): fills every field of this block left at its default with the
+        device's value (sigma 1.0 = the measured noise); set fields override it.
       drift_t0: seconds after programming at which cells read their programmed value (> 0).
       read_time: seconds after programming at which the chip is read (> 0); the compensation
         gains are computed from an all-ones read at this time. Default: drift_t0 (no drift).
@@ -81,8 +92,29 @@ class VariationSpec:
     drift_nu_std: float = 0.0
     drift_t0: float = 20.0
     read_time: float = 20.0
+    drift_nu_log: tuple = (0.0, 0.0)
+    drift_nu_clip: tuple = (0.0, 1.0, 0.0, 1.0)
+    prog_poly: tuple = (1.0,)
+    preset: str = ""
 
     def __post_init__(self):
+        if self.preset:
+            from crimp_jax.variation.presets import PRESETS
+            check_choice("variation.preset", self.preset, tuple(PRESETS))
+            defaults = {f.name: f.default for f in dataclasses.fields(VariationSpec)}
+            for name, value in PRESETS[self.preset].fields.items():
+                if _same(getattr(self, name), defaults[name]):
+                    object.__setattr__(self, name, value)
+        for name, n in (("drift_nu_log", 2), ("drift_nu_clip", 4)):
+            object.__setattr__(self, name, _floats(f"variation.{name}", getattr(self, name), n))
+        object.__setattr__(self, "prog_poly",
+                           _floats("variation.prog_poly", self.prog_poly, None))
+        for i, v in enumerate(self.drift_nu_clip):
+            check_float(f"variation.drift_nu_clip[{i}]", v, 0.0, 1.0)
+        lo_m, hi_m, lo_s, hi_s = self.drift_nu_clip
+        if lo_m > hi_m or lo_s > hi_s:
+            raise ConfigError(f"variation.drift_nu_clip={self.drift_nu_clip!r}: expected lo <= "
+                              f"hi for the mean and for the spread")
         check_float("variation.sigma", self.sigma, 0.0, MAX_SIGMA)
         check_float("variation.read_noise", self.read_noise, 0.0, MAX_READ_NOISE)
         for name in ("sa0_rate", "sa1_rate"):
@@ -99,10 +131,19 @@ class VariationSpec:
             raise ConfigError(f"variation.on_off_ratio={r!r}: expected 0 (ideal) or a finite "
                               "number > 1")
         check_int("variation.comp_m_max", self.comp_m_max, 1, 20)
-        check_float("variation.drift_nu_mean", self.drift_nu_mean, 0.0, 1.0)
-        check_float("variation.drift_nu_std", self.drift_nu_std, 0.0, 1.0)
+        state_dependent = any(a != 0 for a in self.drift_nu_log)  # intercepts of a log law
+        check_float("variation.drift_nu_mean", self.drift_nu_mean,
+                    -1.0 if state_dependent else 0.0, 1.0)
+        check_float("variation.drift_nu_std", self.drift_nu_std,
+                    -1.0 if state_dependent else 0.0, 1.0)
         check_float("variation.drift_t0", self.drift_t0, 0.0, lo_open=True)
         check_float("variation.read_time", self.read_time, 0.0, lo_open=True)
+
+    @property
+    def has_drift(self) -> bool:
+        """Whether drift exponents can be nonzero (then a read time other than t0 drifts)."""
+        return (self.drift_nu_mean > 0 or self.drift_nu_std > 0 or self.drift_nu_clip[0] > 0
+                or self.drift_nu_clip[2] > 0 or any(a != 0 for a in self.drift_nu_log))
 
     @property
     def is_ideal(self) -> bool:
@@ -110,6 +151,25 @@ class VariationSpec:
         (`stages.STAGES`) acts."""
         from crimp_jax.variation.stages import chip_is_ideal
         return chip_is_ideal(self)
+
+
+def _same(a, b) -> bool:
+    return tuple(a) == tuple(b) if isinstance(b, tuple) and isinstance(a, (tuple, list)) \
+        else a == b
+
+
+def _floats(key: str, value, n) -> tuple:
+    """`value` as a tuple of finite floats (of length n, or 1..6 when n is None)."""
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        out = None
+    ok = out is not None and all(math.isfinite(v) for v in out) and (
+        len(out) == n if n is not None else 1 <= len(out) <= 6)
+    if not ok:
+        raise ConfigError(f"{key}={value!r}: expected "
+                          f"{f'{n} numbers' if n is not None else '1 to 6 numbers'}")
+    return out
 
 
 def default_variation_config() -> ml_collections.ConfigDict:

@@ -6,9 +6,11 @@ A programmed layer's cells are a `Cells` state, in units of dG (`config.py`), wi
 state to the next:
 
   g_min             finite on/off ratio: every cell conducts G_min = c more (c = L / (r - 1))
-  write_variation   log-normal G * e^(sigma z) or Gaussian max(G + sigma (c + L) z, 0), per cell
+  write_variation   log-normal G * e^(sigma z) or Gaussian max(G + sigma (c + L) p(x) z, 0)
+                    per cell, p the state-dependent std (`prog_poly`, presets.py)
   stuck_at          SA0 cells read G_max = c + L, SA1 cells G_min = c; they ignore the write
-  drift             G(t) = G(t0) (t / t0)^(-nu) of working cells, nu per cell
+  drift             G(t) = G(t0) (t / t0)^(-nu) of working cells, nu per cell (its
+                    statistics a function of the level with `drift_nu_log`)
   compensation      per-column gains from the chip's all-ones read *at read time* (after
                     drift), rounded to shift-and-add forms (`compensate.py`); corrective
   read_noise        (1 + read_noise z) per cell and per read (drawn from the read key)
@@ -100,7 +102,17 @@ def _write_variation(cells: Cells, d: Draw) -> Cells:
         mult = jnp.exp(d.sigma_value * z)
         return cells._replace(raw=cells.raw * mult, mult=cells.mult * mult)
     # additive: clipped at zero conductance (a cell does not conduct negatively; CrossSim too)
-    return cells._replace(raw=jnp.maximum(cells.raw + d.sigma_value * (d.c + d.lmax) * z, 0.0))
+    g_max = d.c + d.lmax
+    std = g_max * prog_std(d.vspec.prog_poly, cells.raw / g_max)  # state-dependent
+    return cells._replace(raw=jnp.maximum(cells.raw + d.sigma_value * std * z, 0.0))
+
+
+def prog_std(poly, x):
+    """Programming noise std relative to G_max at target conductance x = G_T / G_max:
+    max(p0 + p1 x + ..., 0) (`variation.prog_poly`)."""
+    if len(poly) == 1:
+        return jnp.full_like(x, max(poly[0], 0.0))
+    return jnp.maximum(jnp.polyval(jnp.asarray(poly[::-1], jnp.float32), x), 0.0)
 
 
 def _stuck_at(cells: Cells, d: Draw) -> Cells:
@@ -112,14 +124,22 @@ def _stuck_at(cells: Cells, d: Draw) -> Cells:
     return cells._replace(raw=raw, ok=cells.ok & ~(sa0 | sa1))
 
 
-def drift_exponents(key, vspec, shape):
-    """Per-cell drift exponents nu = max(nu_mean + nu_std z, 0) of one layer (its drift stream)."""
+def drift_exponents(key, vspec, shape, x=None):
+    """Per-cell drift exponents nu = max(mu + s z, 0) of one layer (its drift stream): mu, s
+    the config's constants, or with a state-dependent law (`variation.drift_nu_log`) functions
+    of x = the cells' target conductance / G_max (an array of `shape`)."""
     z = draw(jax.random.normal, jax.random.fold_in(key, _DRIFT), shape)
-    return jnp.maximum(vspec.drift_nu_mean + vspec.drift_nu_std * z, 0.0)
+    a, b = vspec.drift_nu_log
+    lo_m, hi_m, lo_s, hi_s = vspec.drift_nu_clip
+    log_x = 0.0 if x is None or (a == 0 and b == 0) else jnp.log(jnp.maximum(x, 1e-7))
+    mu = jnp.clip(vspec.drift_nu_mean + a * log_x, lo_m, hi_m)
+    s = jnp.clip(vspec.drift_nu_std + b * log_x, lo_s, hi_s)
+    return jnp.maximum(mu + s * z, 0.0)
 
 
 def _drift(cells: Cells, d: Draw) -> Cells:
-    nu = drift_exponents(d.key, d.vspec, cells.raw.shape)
+    x = (cells.levels + d.c) / (d.c + d.lmax)  # the programmed target conductance / G_max
+    nu = drift_exponents(d.key, d.vspec, cells.raw.shape, x)
     ratio = jnp.asarray(d.time_value, jnp.float32) / d.vspec.drift_t0
     factor = jnp.where(cells.ok, jnp.power(ratio, -nu), 1.0)
     return cells._replace(raw=cells.raw * factor, mult=cells.mult * factor)
@@ -139,17 +159,18 @@ def _read_noise(cells: Cells, d: Draw) -> Cells:
 
 
 def _drifts(v, overrides) -> bool:
-    return (v.drift_nu_mean > 0 or v.drift_nu_std > 0) and (
+    return v.has_drift and (
         "read_time" in overrides or v.read_time != v.drift_t0)
 
 
 STAGES = (
     Stage("g_min", ("on_off_ratio",), lambda v, o: v.on_off_ratio != 0, _g_min),
-    Stage("write_variation", ("sigma", "kind", "mode"),
+    Stage("write_variation", ("sigma", "kind", "mode", "prog_poly"),
           lambda v, o: "sigma" in o or v.sigma > 0, _write_variation),
     Stage("stuck_at", ("sa0_rate", "sa1_rate"),
           lambda v, o: v.sa0_rate > 0 or v.sa1_rate > 0, _stuck_at),
-    Stage("drift", ("drift_nu_mean", "drift_nu_std", "drift_t0", "read_time"), _drifts, _drift),
+    Stage("drift", ("drift_nu_mean", "drift_nu_std", "drift_nu_log", "drift_nu_clip",
+                    "drift_t0", "read_time"), _drifts, _drift),
     Stage("compensation", ("compensation", "comp_form", "comp_m_max"),
           lambda v, o: v.compensation, _compensation, corrective=True),
     Stage("read_noise", ("read_noise",), lambda v, o: v.read_noise > 0, _read_noise),
