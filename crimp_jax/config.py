@@ -156,6 +156,10 @@ def check_run(run: RunSpec) -> None:
     if use["quant"] and c.epochs < 1:
         raise ConfigError(f"method={run.method!r} needs crimp epochs >= 1 (crimp.dense_epochs + "
                           "prune_epochs + finetune_epochs)")
+    if c.adc_aware_epochs > 0 and use["quant"] and run.adc.bits == 0:
+        raise ConfigError(f"crimp.adc_aware_epochs={c.adc_aware_epochs!r} trains through the "
+                          f"ADCs, but adc.bits=0 (ideal ADCs): set adc.bits > 0 or "
+                          f"crimp.adc_aware_epochs=0")
     if use["prune"] and c.prune_epochs < 1:
         raise ConfigError(f"method={run.method!r} prunes: crimp.prune_epochs="
                           f"{c.prune_epochs} must be >= 1")

@@ -49,6 +49,7 @@ import dataclasses
 from typing import Callable, NamedTuple, Optional
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -121,6 +122,7 @@ class CrossbarLayer:
     e_w: object = None
     e_x: object = None
     probe: Optional[Callable] = None
+    ste: bool = False  # training: the value of this product, the gradient of the plain layer
 
 
 REGISTRY: dict = {}
@@ -188,10 +190,20 @@ def _crossbar_mvm(op, x, xl: CrossbarLayer, kernel_shape, impl: str = "im2col"):
 
 
 def _crossbar_float(op, x, fx, xl: CrossbarLayer):
-    """The fake-quantized layer through its periphery: x = integer * 2^e_x in, float out."""
-    x_int = x * exact_pow2(-jnp.asarray(xl.e_x))  # exact: x is on its tap's grid
+    """The fake-quantized layer through its periphery: x = integer * 2^e_x in, float out.
+
+    With `xl.ste` (ADC-aware training, `crimp.adc_aware_epochs`) a straight-through
+    estimator: the forward value is this product (DAC digits, ADC rounding and clipping), the
+    gradient that of the plain layer with the same (effective) kernel, as if the periphery
+    were the identity; nothing in the periphery has a useful derivative of its own (digits,
+    rounding and clipping are piecewise constant or identity)."""
+    x_int = jax.lax.stop_gradient(x) * exact_pow2(-jnp.asarray(xl.e_x))  # exact: on its grid
     y = _crossbar_mvm(op, x_int, xl, fx.param(op["kernel"]).shape)
-    return y * exact_pow2(jnp.asarray(xl.e_w) + xl.e_x) + fx.param(op["bias"])
+    y = y * exact_pow2(jnp.asarray(xl.e_w) + xl.e_x) + fx.param(op["bias"])
+    if not xl.ste:
+        return y
+    plain = opdef(op["op"]).apply(op, [x], dataclasses.replace(fx, xbar=None))
+    return plain + jax.lax.stop_gradient(y - plain)
 
 
 def _crossbar_engine(step, x, ex):

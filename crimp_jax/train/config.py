@@ -88,6 +88,11 @@ class CrimpSpec(OptimSpec):
         'corrected' (BatchNorm kept at one convolution per layer: folded with the running
         statistics, each channel corrected with the batch statistics of the folded output,
         crimp_jax/train/bn_correction.py).
+      adc_aware_epochs: the last epochs of the stage train through the crossbar-faithful
+        product with the run's finite ADCs and DACs (adc.bits > 0; a straight-through
+        estimator: the product's value, the plain layer's gradient; the ADC full scales fixed
+        at the stage's start); 0: off; >= the stage's epochs: the whole stage. Costs the
+        product's FLOP multiple per step (`experiments.bench`).
       bn_freeze_epochs: 'fold_per_step', 'corrected': the last epochs of the stage fold with
         the running statistics and stop updating them (>= 0).
       bn_momentum: momentum of the running statistics, in [0, 1).
@@ -130,6 +135,7 @@ class CrimpSpec(OptimSpec):
     prune_schedule: str = "zerorize_recover"
     batchnorm: str = "fold_per_step"
     bn_freeze_epochs: float = 0.0
+    adc_aware_epochs: float = 0.0
     bn_momentum: float = 0.9
     threshold_lr: float = 0.0
     calib_images: int = 500
@@ -155,6 +161,7 @@ class CrimpSpec(OptimSpec):
         check_choice(f"{b}.prune_schedule", self.prune_schedule, PRUNE_SCHEDULES)
         check_choice(f"{b}.batchnorm", self.batchnorm, BATCHNORM_MODES)
         check_float(f"{b}.bn_freeze_epochs", self.bn_freeze_epochs, 0.0)
+        check_float(f"{b}.adc_aware_epochs", self.adc_aware_epochs, 0.0)
         check_float(f"{b}.bn_momentum", self.bn_momentum, 0.0, 1.0, hi_open=True)
         check_float(f"{b}.threshold_lr", self.threshold_lr, 0.0)
         check_int(f"{b}.calib_images", self.calib_images, 1)

@@ -61,6 +61,8 @@ from crimp_jax.train.optim import make_optimizer
 from crimp_jax.train.state import TrainState
 from crimp_jax.utils.paths import flatten, unflatten
 from crimp_jax.variation import draw_keys, perturb
+from crimp_jax.variation.analog import crossbar_reader, ideal_reads
+from crimp_jax.variation.perturb import read_chip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +202,7 @@ def distillation_loss(student, teacher, labels, weight: float, temperature: floa
     return (1.0 - weight) * ce + weight * temperature ** 2 * kl
 
 
-def crimp_task(run, models: StageModels, steps_per_epoch: int) -> Task:
+def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -> Task:
     """The quantized stage of `run.method` as a `Task` for `train.loop.fit`.
 
     With `crimp.variation_draws` K > 1 a training forward draws K chips (keys fold_in(key, d),
@@ -211,6 +213,11 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int) -> Task:
     use, c = run.uses, run.crimp
     draws, impl = c.variation_draws, draws_impl(c)
     plan = make_plan(models.folded, run.quant)
+    adc_from = None  # the step ADC-aware training starts at (crimp.adc_aware_epochs)
+    if c.adc_aware_epochs > 0:
+        from crimp_jax.train.analysis import periphery_of
+        periphery = periphery or periphery_of(run)
+        adc_from = max(0.0, c.epochs - c.adc_aware_epochs) * steps_per_epoch
     tx, schedule = make_crimp_optimizer(c, steps_per_epoch)
     prune_schedule = zerorize_schedule(c, steps_per_epoch) if use["prune"] else None
     if use["prune"]:
@@ -228,20 +235,39 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int) -> Task:
             bn = (bn_layers(models.folded, params["params"], model_state["batch_stats"]),
                   active)
 
-        def run_chip(transform):  # (logits, {layer: batch statistics of its folded output})
+        def run_chip(transform, reads=None):  # (logits, {layer: BN statistics})
             rec = {}
             post = None if bn is None else corrector(bn[0], bn[1], rec)
-            return fake_quant_apply(models.folded, folded, params["quant"], images, run.quant,
-                                    weight_transform=transform, post=post), rec
+
+            def fwd(xbar):
+                out = fake_quant_apply(models.folded, folded, params["quant"], images,
+                                       run.quant, weight_transform=transform, post=post,
+                                       crossbar=xbar)
+                return out, dict(rec)
+
+            if not train or adc_from is None:
+                return fwd(None)
+            if periphery.calibrated and not periphery.references:
+                raise ValueError("crimp.adc_aware_epochs with adc.full_scale_ref='calibrated' "
+                                 "needs the calibrated periphery (crimp_task(..., periphery=))")
+            xbar = crossbar_reader(models.folded, plan, periphery,
+                                   reads or ideal_reads(periphery, plan.wbits), ste=True)
+            if adc_from == 0:
+                return fwd(xbar)
+            return jax.lax.cond(step >= adc_from, lambda: fwd(xbar), lambda: fwd(None))
 
         if train and use["variation"]:
             masks = active_masks(masks_of(opt_state), opt_state, prune_schedule)
             sigma = training_sigma(run, step, steps_per_epoch)
 
             def one(k):  # the forward through one chip drawn with key k
+                def reads(wq):  # the same chip, cell by cell (ADC-aware training)
+                    return read_chip(wq, k, run.variation, run.xbar, plan.wbits, masks,
+                                     sigma=sigma)
+
                 return run_chip(lambda wq: perturb(wq, k, run.variation, run.xbar, plan.wbits,
                                                    masks, sigma=sigma,
-                                                   scale_mode=plan.spec.scale_mode))
+                                                   scale_mode=plan.spec.scale_mode), reads)
 
             if draws == 1:
                 logits, rec = one(key)

@@ -101,5 +101,6 @@ def reevaluate(config, workdir, out, record: dict | None = None) -> dict:
     result = {"workdir": str(workdir), **(record or {}), "device": device_description(),
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
                   timespec="seconds"), "montecarlo": mc}
-    (out / "evaluation.json").write_text(json.dumps(result, indent=1))
-    return result
+    text = json.dumps(result, indent=1)
+    (out / "evaluation.json").write_text(text)
+    return json.loads(text)

@@ -299,6 +299,10 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
         calib = jnp.asarray(calibration_sample(train_np.images, run.crimp.calib_images,
                                                run.data.seed))
         state2 = init_crimp_state(run, models, state, calib, task2.tx)
+        if run.crimp.adc_aware_epochs > 0:  # ADC full scales fixed at the stage's start
+            task2 = crimp_task(run, models, steps_per_epoch, analysis.calibrated_periphery(
+                run, graph, deployed_folded(run, models, state2), state2.params["quant"], None,
+                train_np.images))
         rest = None if stop_after_epoch is None else stop_after_epoch - run.train.epochs
         select = None
         if run.crimp.select_chips:

@@ -72,10 +72,12 @@ def ideal_reads(per: Periphery, bits, masks=None):
     return reads
 
 
-def crossbar_reader(graph, plan, per: Periphery, reads, adc_bits=None, probe=None):
+def crossbar_reader(graph, plan, per: Periphery, reads, adc_bits=None, probe=None,
+                    ste: bool = False):
     """The `crossbar(wq, e_x)` hook of `fake_quant_apply` (see module docstring); `adc_bits`:
     optional traced override of `per.adc.bits` (an ADC sweep compiles once); `probe`: the
-    calibration callback of every layer (`graph.ops.CrossbarLayer.probe`)."""
+    calibration callback of every layer (`graph.ops.CrossbarLayer.probe`); `ste`: training
+    through the product (`graph.ops.CrossbarLayer.ste`)."""
     bits = per.adc.bits if adc_bits is None else adc_bits
 
     def crossbar(wq, e_x):
@@ -87,7 +89,7 @@ def crossbar_reader(graph, plan, per: Periphery, reads, adc_bits=None, probe=Non
             lp = layer_periphery_of(op["name"], q.shape, per, plan.wbits[k],
                                     *layer_input(plan, k))
             values, prog = cells[k]
-            out[k] = CrossbarLayer(values, prog, lp, bits, e, e_x[k], probe)
+            out[k] = CrossbarLayer(values, prog, lp, bits, e, e_x[k], probe, ste)
         return out
 
     return crossbar

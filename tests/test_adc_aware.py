@@ -1,0 +1,84 @@
+"""ADC-aware training (`crimp.adc_aware_epochs`): the straight-through estimator of
+`graph.ops.CrossbarLayer.ste` (the crossbar-faithful value, the plain layer's gradient) and the
+stage's step switching to it over its last epochs in one trace."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from crimp_jax.config import parse_config
+from crimp_jax.quant import fake_quant_apply, init_quant_state, make_plan
+from crimp_jax.train.crimp import crimp_task, init_crimp_state
+from crimp_jax.train.loop import make_train_step
+from crimp_jax.utils.blocks import ConfigError
+from crimp_jax.utils.paths import flatten
+from crimp_jax.variation.analog import crossbar_reader, ideal_reads
+from crimp_jax.xbar import XbarSpec
+from crimp_jax.xbar.periphery import AdcSpec, DacSpec, Periphery
+from tests.conftest import tiny_config
+from tests.test_crimp_pipeline import _stage
+from tests.test_integer_engine import _random_folded
+
+
+def test_ste_has_the_product_value_and_the_plain_gradient():
+    graph, params, x = _random_folded("tiny_cnn")
+    x = x[:4]
+    cfg = dict(weight_bits=8, act_bits=8)
+    qstate = init_quant_state(graph, params, x, cfg)
+    plan = make_plan(graph, cfg)
+
+    def logits(params, bits, ste):
+        if bits is None:
+            return fake_quant_apply(graph, params, qstate, x, cfg)
+        per = Periphery(AdcSpec(bits=bits), DacSpec(bits=2), XbarSpec())
+        xr = crossbar_reader(graph, plan, per, ideal_reads(per, plan.wbits), ste=ste)
+        return fake_quant_apply(graph, params, qstate, x, cfg, crossbar=xr)
+
+    def loss(params, bits, ste):
+        return jnp.sum(jnp.square(logits(params, bits, ste)))
+
+    # a coarse ADC: the STE forward is the product's value ...
+    coarse, ste = logits(params, 3, False), logits(params, 3, True)
+    np.testing.assert_allclose(ste, coarse, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(coarse))))
+    assert not np.allclose(coarse, logits(params, None, False))  # 3 bits do round
+    # ... and without the STE no gradient reaches the kernels through the product
+    g_no = flatten(jax.grad(loss)(params, 3, False))
+    kernels = [k for k in g_no if k.endswith("kernel")]
+    assert kernels and all(float(jnp.max(jnp.abs(g_no[k]))) == 0 for k in kernels)
+    # a lossless ADC (16 bits, the 'max' full scale): value and gradient of the plain layer
+    g_ste, g_plain = jax.grad(loss)(params, 16, True), jax.grad(loss)(params, None, False)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+                 g_ste, g_plain)
+
+
+def test_the_stage_switches_to_adc_aware_steps_in_one_trace():
+    c = tiny_config(**{"crimp.dense_epochs": 1, "crimp.prune_epochs": 1,
+                       "crimp.finetune_epochs": 1, "crimp.adc_aware_epochs": 1.0,
+                       "adc.bits": 5, "dac.bits": 2})
+    run, models, fp, data = _stage(c, 64)
+    task = crimp_task(run, models, 2)
+    traces, forward = [], task.forward
+
+    def counting_forward(*args):
+        traces.append(1)
+        return forward(*args)
+
+    task = dataclasses.replace(task, forward=counting_forward)
+    state = init_crimp_state(run, models, fp, data.images[:32], task.tx)
+    step = make_train_step(task, 16, 0.0, True, 1)
+    perm = jnp.arange(len(data))
+    losses = []
+    for i in range(6):  # epochs of 2 steps: the last epoch (steps 4, 5) through the ADCs
+        state, m = step(state, data.images, data.labels, perm, jnp.int32(i % 2),
+                        jax.random.key(i))
+        losses.append(float(m[0]))
+    assert np.all(np.isfinite(losses)) and len(traces) == 1
+
+
+def test_adc_aware_training_needs_finite_adcs():
+    with pytest.raises(ConfigError, match=r"crimp.adc_aware_epochs=1.0 trains through the "
+                                          r"ADCs, but adc.bits=0"):
+        parse_config(tiny_config(**{"crimp.adc_aware_epochs": 1.0}))
