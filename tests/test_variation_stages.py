@@ -17,7 +17,7 @@ KEY = jax.random.key(7)
 
 def test_stage_order_and_each_stage_names_its_fields():
     assert [s.name for s in STAGES] == ["g_min", "write_variation", "stuck_at", "drift",
-                                        "compensation", "read_noise"]
+                                        "compensation", "read_noise", "ir_drop"]
     fields = {f.name for f in dataclasses.fields(VariationSpec)}
     for s in STAGES:
         assert s.fields and set(s.fields) <= fields, s.name
@@ -34,6 +34,7 @@ def test_stage_order_and_each_stage_names_its_fields():
     ({"drift_nu_mean": 0.05, "read_time": 3600.0}, "drift"),
     ({"drift_nu_std": 0.02, "read_time": 3600.0}, "drift"),
     ({"read_noise": 0.05}, "read_noise"),
+    ({"wire_ratio": 1e-4}, "ir_drop"),
 ])
 def test_ideality_is_derived_from_the_stages(change, stage):
     ideal = VariationSpec()

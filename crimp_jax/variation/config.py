@@ -70,6 +70,12 @@ class VariationSpec:
       prog_poly: 'gaussian': the noise std relative to G_max as a polynomial in x = the cell's
         target conductance / G_max, sigma * max(p0 + p1 x + p2 x^2 + ..., 0) (state-dependent
         programming noise; (1.0,): the same for every level). Up to 6 coefficients.
+      wire_ratio: IR drop: the resistance of one wire segment between neighbouring cells (and
+        from a row's driver or to a column's sense amplifier) times G_max, in [0, 1]; 0: ideal
+        wires. Each crossbar (xbar.rows_per_tile x xbar.cols) reads with its effective
+        conductances (`crimp_jax/xbar/irdrop.py`), in training chips and Monte Carlo alike.
+      ir_drop_order: block Gauss-Seidel sweeps of the IR-drop solve, 1..20 (3: within 1e-4 of
+        the exact solve up to wire_ratio 1e-3 on 32x32 crossbars, tests/test_irdrop.py).
       preset: '' or a measured device (`crimp_jax/variation/presets.py`: 'pcm_nandakumar2019',
         'rram_wan2022'): fills every field of this block left at its default with the
         device's value (sigma 1.0 = the measured noise); set fields override it.
@@ -95,6 +101,8 @@ class VariationSpec:
     drift_nu_log: tuple = (0.0, 0.0)
     drift_nu_clip: tuple = (0.0, 1.0, 0.0, 1.0)
     prog_poly: tuple = (1.0,)
+    wire_ratio: float = 0.0
+    ir_drop_order: int = 3
     preset: str = ""
 
     def __post_init__(self):
@@ -131,6 +139,8 @@ class VariationSpec:
             raise ConfigError(f"variation.on_off_ratio={r!r}: expected 0 (ideal) or a finite "
                               "number > 1")
         check_int("variation.comp_m_max", self.comp_m_max, 1, 20)
+        check_float("variation.wire_ratio", self.wire_ratio, 0.0, 1.0)
+        check_int("variation.ir_drop_order", self.ir_drop_order, 1, 20)
         state_dependent = any(a != 0 for a in self.drift_nu_log)  # intercepts of a log law
         check_float("variation.drift_nu_mean", self.drift_nu_mean,
                     -1.0 if state_dependent else 0.0, 1.0)

@@ -109,7 +109,7 @@ def layer_cells(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: int, 
     c = 0.0 if vspec.on_off_ratio == 0 else lmax / (vspec.on_off_ratio - 1.0)
     overrides = frozenset(n for n, v in (("sigma", sigma), ("read_time", read_time))
                           if v is not None)
-    d = Draw(key, vspec, c, lmax, prog[None, None], sigma, read_time, read_key)
+    d = Draw(key, vspec, c, lmax, prog[None, None], sigma, read_time, read_key, spec.cols)
     cells = run_stages(levels, d, overrides)  # no active stage: the intended levels
     values = (cells.raw - c) * prog[None, None]  # the periphery subtracts the nominal G_min
     return CellRead(values, levels, cells.mult, cells.ok, place, offset, lmax, prog)

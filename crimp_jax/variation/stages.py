@@ -14,6 +14,9 @@ state to the next:
   compensation      per-column gains from the chip's all-ones read *at read time* (after
                     drift), rounded to shift-and-add forms (`compensate.py`); corrective
   read_noise        (1 + read_noise z) per cell and per read (drawn from the read key)
+  ir_drop           wire resistance: each crossbar's cells become their effective
+                    conductances (`xbar/irdrop.py`, exact by superposition up to the solver's
+                    `ir_drop_order` sweeps)
 
 `raw` is the conductance, `mult` the factor a working cell's level part was multiplied by (the
 straight-through ratio, `perturb.py`), `ok` False for stuck cells. Each stage reads its own
@@ -63,6 +66,7 @@ class Draw:
     sigma: object = None  # traced override of vspec.sigma
     read_time: object = None  # traced override of vspec.read_time
     read_key: object = None
+    xbar_cols: int = 0  # columns of one physical crossbar (its row wires' length)
 
     @property
     def sigma_value(self):
@@ -158,6 +162,24 @@ def _read_noise(cells: Cells, d: Draw) -> Cells:
     return cells._replace(raw=cells.raw * noise, mult=cells.mult * noise)
 
 
+def _ir_drop(cells: Cells, d: Draw) -> Cells:
+    """Each physical crossbar's cells replaced by their effective conductances under wire
+    resistance (`crimp_jax.xbar.irdrop`): row tiles, slices and polarities are crossbars of
+    `xrow` rows; the columns are cut into crossbars of `xbar.cols`."""
+    from crimp_jax.xbar.irdrop import effective_conductances
+    s, p, t, rows, cols = cells.raw.shape
+    per = d.xbar_cols or cols
+    n = -(-cols // per)
+    g = cells.raw * d.prog  # an unprogrammed cell conducts nothing
+    g = jnp.pad(g, ((0, 0),) * 4 + ((0, n * per - cols),))
+    g = jnp.moveaxis(g.reshape(s, p, t, rows, n, per), 4, 3)  # (s, p, t, n, rows, per)
+    r = d.vspec.wire_ratio / (d.c + d.lmax)  # segment resistance in units of 1 / dG
+    geff = effective_conductances(g, r, d.vspec.ir_drop_order)
+    geff = jnp.moveaxis(geff, 3, 4).reshape(s, p, t, rows, n * per)[..., :cols]
+    ratio = jnp.where(cells.raw > 0, geff / jnp.where(cells.raw > 0, cells.raw, 1.0), 1.0)
+    return cells._replace(raw=geff + d.c * (1.0 - d.prog), mult=cells.mult * ratio)
+
+
 def _drifts(v, overrides) -> bool:
     return v.has_drift and (
         "read_time" in overrides or v.read_time != v.drift_t0)
@@ -174,6 +196,7 @@ STAGES = (
     Stage("compensation", ("compensation", "comp_form", "comp_m_max"),
           lambda v, o: v.compensation, _compensation, corrective=True),
     Stage("read_noise", ("read_noise",), lambda v, o: v.read_noise > 0, _read_noise),
+    Stage("ir_drop", ("wire_ratio", "ir_drop_order"), lambda v, o: v.wire_ratio > 0, _ir_drop),
 )
 
 
