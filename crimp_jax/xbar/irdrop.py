@@ -28,15 +28,29 @@ def _tridiag(sub, diag, sup, rhs):
     return jax.lax.linalg.tridiagonal_solve(b[0], b[1], b[2], b[3][..., None])[..., 0]
 
 
-def effective_conductances(g, r, order: int):
+def effective_conductances(g, r, order: int, block: int = 8):
     """g (..., R, C) conductances of crossbars, r the wire segment resistance (in units of
-    1/g) -> (..., R, C) effective conductances (see module docstring)."""
+    1/g) -> (..., R, C) effective conductances (see module docstring). The unit inputs are
+    solved `block` at a time (memory: `block` x the cells, not R x)."""
     if order == 0:
         return g
+    rows = g.shape[-2]
+    n = -(-rows // block)
+    eye = jnp.eye(n * block, rows, dtype=g.dtype).reshape(n, block, rows)
+
+    def solve(units):  # (block, R): unit inputs -> (..., block, C)
+        return _sensed(g, r, order, units[:, :, None])
+
+    out = jax.lax.map(solve, eye)  # (n, ..., block, C)
+    out = jnp.moveaxis(out, 0, -3)  # (..., n, block, C)
+    return out.reshape(out.shape[:-3] + (n * block, out.shape[-1]))[..., :rows, :]
+
+
+def _sensed(g, r, order, v):
+    """Column currents (..., B, C) of crossbars g (..., R, C) driven by inputs v (B, R, 1)."""
     rows, cols = g.shape[-2:]
     w = 1.0 / r
-    gb = g[..., None, :, :]  # (..., 1 = basis input, R, C)
-    v = jnp.eye(rows, dtype=g.dtype)[:, :, None]  # (basis, row, 1): unit inputs
+    gb = g[..., None, :, :]  # (..., 1 = input, R, C)
     j, i = jnp.arange(cols), jnp.arange(rows)
     # row wires, along C: node j joins j - 1 (or the driver) and j + 1 (if any)
     r_diag = gb + w * (1.0 + (j < cols - 1))
@@ -54,4 +68,4 @@ def effective_conductances(g, r, order: int):
         v_row = _tridiag(r_sub, r_diag, r_sup, gb * v_col + drive)
         v_col = jnp.swapaxes(_tridiag(c_sub, c_diag, c_sup, jnp.swapaxes(gb * v_row, -1, -2)),
                              -1, -2)
-    return v_col[..., -1, :] * w  # sensed current per (basis input, column)
+    return v_col[..., -1, :] * w  # sensed current per (input, column)
