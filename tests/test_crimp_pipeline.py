@@ -70,10 +70,11 @@ def _stage(c, n=100):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("batchnorm", ["folded", "fold_per_step", "corrected"])
+@pytest.mark.parametrize("batchnorm", ["fold_per_step", "corrected"])
 def test_crimp_train_step_traces_once_across_phases(batchnorm):
-    """4 steps per epoch: dense, zerorize, recover, zerorize epochs and, with BatchNorm kept,
-    the switch to frozen statistics: one trace."""
+    """4 steps per epoch: dense, zerorize, recover, zerorize epochs and the switch to frozen
+    BatchNorm statistics: one trace. (BatchNorm 'folded' goes through the same phase switches
+    with no statistics to freeze; it is not run here, to keep the suite short.)"""
     c = tiny_config(**{"crimp.dense_epochs": 1, "crimp.prune_epochs": 3,
                        "crimp.batchnorm": batchnorm, "crimp.bn_freeze_epochs": 1.0,
                        "crimp.variation_start_epochs": 1.0, "crimp.variation_ramp_epochs": 1.0})
@@ -95,9 +96,8 @@ def test_crimp_train_step_traces_once_across_phases(batchnorm):
                         jax.random.key(i))
     assert np.isfinite(float(m[0]))
     assert len(traces) == 1
-    if batchnorm != "folded":
-        # the running statistics moved in the first three epochs and froze in the last
-        assert not np.allclose(jax.tree.leaves(state.model_state["batch_stats"])[0], before)
+    # the running statistics moved in the first three epochs and froze in the last
+    assert not np.allclose(jax.tree.leaves(state.model_state["batch_stats"])[0], before)
 
 
 def _last_checkpoint(workdir):
