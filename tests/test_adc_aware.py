@@ -2,8 +2,6 @@
 `graph.ops.CrossbarLayer.ste` (the crossbar-faithful value, the plain layer's gradient) and the
 stage's step switching to it over its last epochs in one trace."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +17,7 @@ from crimp_jax.variation.analog import crossbar_reader, ideal_reads
 from crimp_jax.xbar import XbarSpec
 from crimp_jax.xbar.periphery import AdcSpec, DacSpec, Periphery
 from tests.conftest import tiny_config
-from tests.test_crimp_pipeline import _stage
+from tests.test_crimp_pipeline import _stage, counting_traces
 from tests.test_integer_engine import _random_folded
 
 
@@ -59,14 +57,7 @@ def test_the_stage_switches_to_adc_aware_steps_in_one_trace():
                        "crimp.finetune_epochs": 1, "crimp.adc_aware_epochs": 1.0,
                        "adc.bits": 5, "dac.bits": 2})
     run, models, fp, data = _stage(c, 64)
-    task = crimp_task(run, models, 2)
-    traces, forward = [], task.forward
-
-    def counting_forward(*args):
-        traces.append(1)
-        return forward(*args)
-
-    task = dataclasses.replace(task, forward=counting_forward)
+    task, traces = counting_traces(crimp_task(run, models, 2))
     state = init_crimp_state(run, models, fp, data.images[:32], task.tx)
     step = make_train_step(task, 16, 0.0, True, 1)
     perm = jnp.arange(len(data))

@@ -46,15 +46,28 @@ def test_whole_chain_writes_every_section(tmp_path):
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     c = config_from_dict(on_disk["config"])
     c.adc.bits, c.evaluate.sigmas, c.evaluate.chips = 5, (0.3,), 2
+    c.evaluate.compensation = ("on",)  # one compiled sweep
     out = tmp_path / "evaluate" / "adc5"
     got = reevaluate(c, tmp_path, out, {"command": "test"})
     assert json.loads((out / "evaluation.json").read_text()) == got
     mc = got["montecarlo"]
-    assert mc["adc"]["bits"] == 5 and set(mc["curves"]["both"]) == {"0.3"}
+    assert mc["adc"]["bits"] == 5 and set(mc["curves"]) == {"both"}
+    assert set(mc["curves"]["both"]) == {"0.3"}
     assert mc["curves"]["both"]["0.3"]["n_chips"] == 2
     after = {p: p.read_bytes() for p in tmp_path.rglob("*")
              if p.is_file() and out not in p.parents}
     assert after == before
+
+
+def counting_traces(task):
+    """(`task` whose forward appends to the returned list each time it is traced, the list)."""
+    traces, forward = [], task.forward
+
+    def counting_forward(*args):
+        traces.append(1)
+        return forward(*args)
+
+    return dataclasses.replace(task, forward=counting_forward), traces
 
 
 def _stage(c, n=100):
@@ -79,14 +92,7 @@ def test_crimp_train_step_traces_once_across_phases(batchnorm):
                        "crimp.batchnorm": batchnorm, "crimp.bn_freeze_epochs": 1.0,
                        "crimp.variation_start_epochs": 1.0, "crimp.variation_ramp_epochs": 1.0})
     run, models, fp, data = _stage(c, 100)
-    task = crimp_task(run, models, 4)
-    traces, forward = [], task.forward
-
-    def counting_forward(*args):
-        traces.append(1)
-        return forward(*args)
-
-    task = dataclasses.replace(task, forward=counting_forward)
+    task, traces = counting_traces(crimp_task(run, models, 4))
     before = np.asarray(jax.tree.leaves(fp.model_state["batch_stats"])[0])  # (donated below)
     state = init_crimp_state(run, models, fp, data.images[:50], task.tx)
     step = make_train_step(task, 25, 0.0, True, 1)

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from crimp_jax.data import splits_from_arrays, synthetic_split
 from crimp_jax.graph import GraphError, Network
 from crimp_jax.train import pipeline
 from experiments.configs.quickstart import get_config
+from tests.test_real_models import _splits
 
 
 class MnistStyleCNN(nnx.Module):
@@ -79,12 +79,6 @@ class NnxResNet(nnx.Module):
         for block in self.blocks:
             x = block(x, train)
         return self.head(jnp.mean(x, axis=(1, 2)))
-
-
-def _splits(per_class=2, shape=(32, 32, 3)):
-    tr = synthetic_split("train", per_class, 0, shape=shape)
-    te = synthetic_split("test", per_class, 0, shape=shape)
-    return splits_from_arrays((tr.images, tr.labels), (te.images, te.labels), name="own")
 
 
 def _net(module, splits, train_arg="auto"):
