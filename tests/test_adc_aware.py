@@ -2,6 +2,8 @@
 `graph.ops.CrossbarLayer.ste` (the crossbar-faithful value, the plain layer's gradient) and the
 stage's step switching to it over its last epochs in one trace."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,6 +30,7 @@ def test_ste_has_the_product_value_and_the_plain_gradient():
     qstate = init_quant_state(graph, params, x, cfg)
     plan = make_plan(graph, cfg)
 
+    @functools.partial(jax.jit, static_argnums=(1, 2))
     def logits(params, bits, ste):
         if bits is None:
             return fake_quant_apply(graph, params, qstate, x, cfg)
@@ -35,6 +38,7 @@ def test_ste_has_the_product_value_and_the_plain_gradient():
         xr = crossbar_reader(graph, plan, per, ideal_reads(per, plan.wbits), ste=ste)
         return fake_quant_apply(graph, params, qstate, x, cfg, crossbar=xr)
 
+    @functools.partial(jax.jit, static_argnums=(1, 2))
     def loss(params, bits, ste):
         return jnp.sum(jnp.square(logits(params, bits, ste)))
 
@@ -43,7 +47,7 @@ def test_ste_has_the_product_value_and_the_plain_gradient():
     np.testing.assert_allclose(ste, coarse, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(coarse))))
     assert not np.allclose(coarse, logits(params, None, False))  # 3 bits do round
     # ... and without the STE no gradient reaches the kernels through the product
-    g_no = flatten(jax.grad(loss)(params, 3, False))
+    g_no = flatten(jax.grad(loss)(params, 3, False))  # (jit inside: bits, ste are static)
     kernels = [k for k in g_no if k.endswith("kernel")]
     assert kernels and all(float(jnp.max(jnp.abs(g_no[k]))) == 0 for k in kernels)
     # a lossless ADC (16 bits, the 'max' full scale): value and gradient of the plain layer
@@ -53,8 +57,9 @@ def test_ste_has_the_product_value_and_the_plain_gradient():
 
 
 def test_the_stage_switches_to_adc_aware_steps_in_one_trace():
-    c = tiny_config(**{"crimp.dense_epochs": 1, "crimp.prune_epochs": 1,
-                       "crimp.finetune_epochs": 1, "crimp.adc_aware_epochs": 1.0,
+    """Quantization only (the cheapest stage): 3 epochs of 2 steps, the last through the ADCs."""
+    c = tiny_config(**{"method": "q", "crimp.dense_epochs": 3, "crimp.prune_epochs": 0,
+                       "crimp.finetune_epochs": 0, "crimp.adc_aware_epochs": 1.0,
                        "adc.bits": 5, "dac.bits": 2})
     run, models, fp, data = _stage(c, 64)
     task, traces = counting_traces(crimp_task(run, models, 2))
