@@ -250,8 +250,10 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
             if periphery.calibrated and not periphery.references:
                 raise ValueError("crimp.adc_aware_epochs with adc.full_scale_ref='calibrated' "
                                  "needs the calibrated periphery (crimp_task(..., periphery=))")
-            xbar = crossbar_reader(models.folded, plan, periphery,
-                                   reads or ideal_reads(periphery, plan.wbits), ste=True)
+            if reads is None:  # an ideal chip, programmed where the step's masks keep rows
+                reads = ideal_reads(periphery, plan.wbits, active_masks(
+                    masks_of(opt_state), opt_state, prune_schedule))
+            xbar = crossbar_reader(models.folded, plan, periphery, reads, ste=True)
             if adc_from == 0:
                 return fwd(xbar)
             return jax.lax.cond(step >= adc_from, lambda: fwd(xbar), lambda: fwd(None))
