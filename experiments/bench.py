@@ -36,11 +36,6 @@ flags.DEFINE_integer("mc_images", 2000, "Test images each Monte Carlo chip evalu
 flags.DEFINE_list("mc_impls", ["vmap", "loop"], "Monte Carlo implementations to time.")
 
 
-def _date() -> str:
-    import datetime
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 def timeit(fn, steps: int) -> float:
     """Median seconds per call of `fn` (which must block until its result is ready)."""
     fn()  # compile + warm-up
@@ -245,7 +240,7 @@ def bench_engine(run, model_name: str, batch: int) -> dict:
 def main(argv):
     del argv
     from crimp_jax.config import parse_config
-    from crimp_jax.train.pipeline import command_line, device_description
+    from crimp_jax.train.pipeline import command_line, device_description, utc_now
 
     run = parse_config(FLAGS.config)
     models = FLAGS.models or [run.model.name]
@@ -269,7 +264,7 @@ def main(argv):
         for batch in batches:
             for what in FLAGS.what:  # each line is printed (and saved) as soon as it is measured
                 row = benches[what](model_name, batch)
-                row.update(device=dev["kind"], platform=dev["platform"], date=_date(),
+                row.update(device=dev["kind"], platform=dev["platform"], date=utc_now(),
                            command=command_line(["python", "-m", "experiments.bench"]
                                                 + sys.argv[1:]))
                 line = json.dumps(row)

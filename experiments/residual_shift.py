@@ -18,9 +18,7 @@ import dataclasses
 import json
 import sys
 
-import jax
 import jax.numpy as jnp
-import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
@@ -32,6 +30,7 @@ flags.DEFINE_list("shifts", ["4", "8", "12", "16", "20"], "quant.max_residual_sh
 
 def shift_report(run, models, params, qstate, test, shifts) -> list:
     """One dict per limit: floored layers (of the residual branches) and test accuracy."""
+    from crimp_jax.evaluate import plain_accuracy
     from crimp_jax.quant import fake_quant_apply, make_plan
     from crimp_jax.quant.fake import weight_exponents
 
@@ -44,13 +43,10 @@ def shift_report(run, models, params, qstate, test, shifts) -> list:
         exps = weight_exponents(make_plan(graph, spec), params, qstate)
         floored = sorted(p for p in base.partners
                          if bool(jnp.any(jnp.asarray(exps[p]) > jnp.asarray(free[p]))))
-        fwd = jax.jit(lambda x, spec=spec: fake_quant_apply(graph, params, qstate, x, spec))
-        correct = 0
-        for i in range(0, len(test.labels), 500):
-            logits = fwd(jnp.asarray(test.images[i:i + 500]))
-            correct += int(np.sum(np.argmax(np.asarray(logits), -1) == test.labels[i:i + 500]))
+        acc = plain_accuracy(lambda p, x, spec=spec: fake_quant_apply(graph, *p, x, spec),
+                             (params, qstate), test.images, test.labels, batch_size=500)
         rows.append({"max_residual_shift": int(k), "branch_layers": len(base.partners),
-                     "floored": floored, "test_accuracy": correct / len(test.labels),
+                     "floored": floored, "test_accuracy": acc,
                      "test_images": len(test.labels)})
     return rows
 

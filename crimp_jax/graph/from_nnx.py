@@ -136,10 +136,8 @@ class FromNNX(nn.Module):
                 nnx.reseed(module, **{t: jax.random.fold_in(key, i) for i, t in enumerate(tags)})
         else:
             module.eval()
-        kwargs = {}
-        if self.train_arg is not None:
-            from crimp_jax.graph.network import NEGATED_FLAGS
-            kwargs[self.train_arg] = (not train) if self.train_arg in NEGATED_FLAGS else train
+        from crimp_jax.graph.network import train_kwargs
+        kwargs = train_kwargs(self.train_arg, train)
         if self.takes_rngs:
             kwargs["rngs"] = nnx.Rngs(dropout=self.make_rng("dropout") if train else 0)
         with nnx_paths(module):

@@ -79,9 +79,7 @@ class Network:
         return x / jnp.asarray(self.std, jnp.float32)
 
     def _kwargs(self, train: bool) -> dict:
-        if self.train_arg is None:
-            return {}
-        return {self.train_arg: (not train) if self.train_arg in NEGATED_FLAGS else train}
+        return train_kwargs(self.train_arg, train)
 
     def init(self, key, images=None):
         """Variables of the module for inputs of `image_shape`."""
@@ -225,6 +223,14 @@ def _generic_variables(variables, seed: int):
 TRAIN_FLAGS = ("train", "training", "is_training", "deterministic", "use_running_average",
                "update_batch_norm")
 NEGATED_FLAGS = ("deterministic", "use_running_average")
+
+
+def train_kwargs(flag, train: bool) -> dict:
+    """{flag: value} switching a module's training mode (negated for `NEGATED_FLAGS`); {} for
+    a module without a flag (None)."""
+    if flag is None:
+        return {}
+    return {flag: (not train) if flag in NEGATED_FLAGS else train}
 
 
 def resolve_train_arg(module, train_arg):

@@ -20,9 +20,9 @@ from typing import Any, Optional
 
 import flax.linen as nn
 import jax
-from flax import nnx
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 from jax.extend.core import Literal, Primitive
 
 from crimp_jax.graph import ops as gops

@@ -82,12 +82,11 @@ def reevaluate(config, workdir, out, record: dict | None = None) -> dict:
     under `config` (the run's own, with other chip or evaluation settings), written with its
     figures to `out`/evaluation.json together with `record` (the command, ...). Nothing in
     `workdir` is written. Returns what evaluation.json holds."""
-    import datetime
     import json
 
     from crimp_jax.summary import read_summary
     from crimp_jax.train import analysis
-    from crimp_jax.train.pipeline import device_description
+    from crimp_jax.train.pipeline import device_description, utc_now
 
     done = load_finished(config, workdir)
     run, out = done.run, Path(out)
@@ -99,8 +98,7 @@ def reevaluate(config, workdir, out, record: dict | None = None) -> dict:
                               out, read_summary(Path(workdir)).fp_accuracy,
                               calib_images=done.train.images, deployed=per)
     result = {"workdir": str(workdir), **(record or {}), "device": device_description(),
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                  timespec="seconds"), "montecarlo": mc}
+              "date": utc_now(), "montecarlo": mc}
     text = json.dumps(result, indent=1)
     (out / "evaluation.json").write_text(text)
     return json.loads(text)

@@ -159,7 +159,8 @@ def run_identity(run: RunSpec, model_name: str) -> dict:
             "train_per_class": run.data.train_per_class, "method": run.method}
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The current time, UTC, to the second (ISO 8601): the date results record."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -180,7 +181,7 @@ def save_summary(workdir: Path, summary: dict, config, t_start: float, final: bo
         "partial": not final,
         "wall_s": time.perf_counter() - t_start,
         "device": device_description(),
-        "date": _now(),
+        "date": utc_now(),
         "command": command_line(),
         "config": config.to_dict() if hasattr(config, "to_dict") else dict(config),
     })

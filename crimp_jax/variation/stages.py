@@ -106,9 +106,13 @@ def _write_variation(cells: Cells, d: Draw) -> Cells:
         mult = jnp.exp(d.sigma_value * z)
         return cells._replace(raw=cells.raw * mult, mult=cells.mult * mult)
     # additive: clipped at zero conductance (a cell does not conduct negatively; CrossSim too)
-    g_max = d.c + d.lmax
-    std = g_max * prog_std(d.vspec.prog_poly, cells.raw / g_max)  # state-dependent
+    std = (d.c + d.lmax) * prog_std(d.vspec.prog_poly, _target(cells, d))  # state-dependent
     return cells._replace(raw=jnp.maximum(cells.raw + d.sigma_value * std * z, 0.0))
+
+
+def _target(cells: Cells, d: Draw):
+    """Each cell's programmed target conductance / G_max: (c + level) / (c + L)."""
+    return (cells.levels + d.c) / (d.c + d.lmax)
 
 
 def prog_std(poly, x):
@@ -142,8 +146,7 @@ def drift_exponents(key, vspec, shape, x=None):
 
 
 def _drift(cells: Cells, d: Draw) -> Cells:
-    x = (cells.levels + d.c) / (d.c + d.lmax)  # the programmed target conductance / G_max
-    nu = drift_exponents(d.key, d.vspec, cells.raw.shape, x)
+    nu = drift_exponents(d.key, d.vspec, cells.raw.shape, _target(cells, d))
     ratio = jnp.asarray(d.time_value, jnp.float32) / d.vspec.drift_t0
     factor = jnp.where(cells.ok, jnp.power(ratio, -nu), 1.0)
     return cells._replace(raw=cells.raw * factor, mult=cells.mult * factor)
