@@ -193,9 +193,15 @@ def check_run(run: RunSpec) -> None:
         raise ConfigError(f"evaluate.dac_bits={e.dac_bits}: a DAC sweep reads through finite "
                           "ADCs; set adc.bits > 0 (0 is ideal ADCs, where the DAC does not "
                           "matter)")
-    if run.adc.read == "differential" and 1 in e.adc_bits:
-        raise ConfigError(f"evaluate.adc_bits={e.adc_bits}: 1 bit with adc.read="
-                          "'differential' (a signed ADC needs >= 2 bits)")
+    if e.knob == "adc_bits" and not run.adc.bits:
+        raise ConfigError(f"evaluate.knob='adc_bits' sweeps finite ADCs, but adc.bits=0 (ideal "
+                          "ADCs, read through effective kernels): set adc.bits > 0 (the "
+                          "swept values override it)")
+    for key, values in (("evaluate.adc_bits", e.adc_bits),
+                        ("evaluate.knob_values", e.knob_values if e.knob == "adc_bits" else ())):
+        if run.adc.read == "differential" and 1 in values:
+            raise ConfigError(f"{key}={values}: 1 bit with adc.read='differential' (a signed "
+                              "ADC needs >= 2 bits)")
     if run.evaluate.test_per_class and run.data.test_per_class and \
             run.evaluate.test_per_class > run.data.test_per_class:
         raise ConfigError(f"evaluate.test_per_class={run.evaluate.test_per_class}: expected <= "

@@ -27,7 +27,11 @@ re-parsing keys themselves. Top-level keys:
                        (ADC), full_scale_ref and references (ADC), cost: {bits:
                        `cost.cost_summary` essentials} or null},
                      drift_sweep (if swept): {sigma, times_s, nu_mean, nu_std, t0_s, figure,
-                       curves: {curve: {time_key(t): statistics}}}} or null
+                       curves: {curve: {time_key(t): statistics}}},
+                     knob_sweep (if `evaluate.knob`): {knob, doc, values, sigmas (null for
+                       the sigma knob), figure, curves: {curve: {sigma_key (or '-'):
+                       {knob_key(value): statistics}}}}} or null
+                     (each section one registered evaluator, `evaluate.evaluators`)
   cost              `cost.cost_summary` or null
   partial, wall_s, device, date, command, config
 

@@ -200,7 +200,7 @@ def bench_mc(run, model_name: str, batch: int, chips: int, n_images: int = 2000,
 
     from crimp_jax.evaluate import benchmark_mc_impls
     from crimp_jax.quant import make_plan, quantize_weights_int
-    from crimp_jax.train.analysis import (
+    from crimp_jax.evaluate.chips import (
         calibrated_periphery,
         chip_and_apply,
         reads_per_batch,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from crimp_jax.config import parse_config
+from crimp_jax.evaluate import chips
 from crimp_jax.train import analysis, pipeline
 from crimp_jax.train import crimp as crimp_mod
 from crimp_jax.train.checkpoint import StageCheckpointer
@@ -47,6 +48,8 @@ def test_whole_chain_writes_every_section(tmp_path):
     c = config_from_dict(on_disk["config"])
     c.adc.bits, c.evaluate.sigmas, c.evaluate.chips = 5, (0.3,), 2
     c.evaluate.compensation = ("on",)  # one compiled sweep
+    # and along the ADC-bits knob (a traced value) at the same sigma: the same chips
+    c.evaluate.knob, c.evaluate.knob_values, c.evaluate.periphery_sigmas = "adc_bits", (5,), (0.3,)
     out = tmp_path / "evaluate" / "adc5"
     got = reevaluate(c, tmp_path, out, {"command": "test"})
     assert json.loads((out / "evaluation.json").read_text()) == got
@@ -54,6 +57,10 @@ def test_whole_chain_writes_every_section(tmp_path):
     assert mc["adc"]["bits"] == 5 and set(mc["curves"]) == {"both"}
     assert set(mc["curves"]["both"]) == {"0.3"}
     assert mc["curves"]["both"]["0.3"]["n_chips"] == 2
+    knob = mc["knob_sweep"]
+    assert knob["knob"] == "adc_bits" and knob["values"] == [5.0]
+    assert knob["curves"]["both"]["0.3"]["5"] == mc["curves"]["both"]["0.3"]
+    assert (out / "accuracy_vs_adc_bits.png").stat().st_size > 0
     after = {p: p.read_bytes() for p in tmp_path.rglob("*")
              if p.is_file() and out not in p.parents}
     assert after == before
@@ -248,7 +255,7 @@ def test_training_chip_equals_the_monte_carlo_chip():
     masks = analysis.flat_masks(crimp_mod.masks_of(state.opt_state))
     from crimp_jax.quant import quantize_weights_int
     qe = quantize_weights_int(models.folded, p, qs, run.quant)
-    chip, _ = analysis.chip_and_apply(models.folded, run.quant, run.variation, run.xbar)
+    chip, _ = chips.chip_and_apply(models.folded, run.quant, run.variation, run.xbar)
     mc = chip(key, p, qs, qe, masks, jnp.float32(run.variation.sigma))["k"]
     bits = analysis.kernel_bits(models.folded, run.quant)
     assert bits["conv1/conv/kernel"] == 4 and bits["conv2/conv/kernel"] == 8

@@ -38,7 +38,8 @@ def apply_fn(p, x):
     return x @ p["fc"]["kernel"] + p["fc"]["bias"]
 VSPEC, XSPEC = VariationSpec(sigma=0.5), XbarSpec(rows=8, cols=4)
 def chip_params(key, p, qe, masks, sigma=None):
-    return replace_kernels(p, perturb(qe, key, VSPEC, XSPEC, 8, masks, sigma=sigma))
+    return replace_kernels(p, perturb(qe, key, VSPEC, XSPEC, 8, masks,
+                                          knobs=None if sigma is None else {"sigma": sigma}))
 args = (params, qe, None)
 """
 exec(SETUP)  # noqa: S102  (defines the names above for the in-process tests)

@@ -331,7 +331,7 @@ def test_adc_bits_zero_is_todays_path():
     """adc.bits = 0: Monte Carlo chips compute with effective kernels (no cells kept), the same
     logits as without a periphery."""
     from crimp_jax.quant import quantize_weights_int
-    from crimp_jax.train.analysis import chip_and_apply
+    from crimp_jax.evaluate.chips import chip_and_apply
 
     graph, params, x = _random_folded("tiny_cnn")
     cfg = {}

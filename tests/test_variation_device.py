@@ -82,12 +82,12 @@ def test_sigma_zero_without_faults_reproduces_q_times_2e_exactly(per_column):
     np.testing.assert_array_equal(np.asarray(ideal), want)
     # The full cell path (traced sigma = 0, compensation on) is exact too.
     full = jax.jit(lambda s: perturb({"k": (q, e)}, KEY, VariationSpec(), XbarSpec(), 8,
-                                     sigma=s)["k"])(jnp.float32(0.0))
+                                     knobs={"sigma": s})["k"])(jnp.float32(0.0))
     np.testing.assert_array_equal(np.asarray(full), want)
     for spec, mode in ((XbarSpec(bits_per_cell=3), "weight"),
                        (XbarSpec(differential=False), "cell")):
         eff = jax.jit(lambda s: layer_effective(q, KEY, spec, VariationSpec(mode=mode), 8,
-                                                sigma=s)[0])(jnp.float32(0.0))
+                                                knobs={"sigma": s})[0])(jnp.float32(0.0))
         np.testing.assert_array_equal(np.asarray(eff), np.asarray(q))
 
 

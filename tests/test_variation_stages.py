@@ -77,7 +77,7 @@ def test_drift_scales_each_cell_by_its_own_exponent():
     np.testing.assert_allclose(nu, want, rtol=1e-4, atol=1e-6)
     assert abs(nu.mean() - 0.05) < 0.001 and abs(nu.std() - 0.02) < 0.001
     # monotone in time: later reads are lower, cell by cell
-    later = jax.jit(lambda k: layer_cells(q, k, spec, v, 2, read_time=jnp.float32(2e6)))(key)
+    later = jax.jit(lambda k: layer_cells(q, k, spec, v, 2, knobs={"read_time": jnp.float32(2e6)}))(key)
     later = np.asarray(later.values)[0, 0][prog]
     assert np.all(later[want > 0] < read[want > 0]) and np.all(later[want == 0] == 1.0)
 

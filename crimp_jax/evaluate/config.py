@@ -13,6 +13,7 @@ from crimp_jax.utils.blocks import (
     check_int,
 )
 from crimp_jax.variation.config import MAX_SIGMA
+from crimp_jax.variation.knobs import KNOBS, check_values
 from crimp_jax.xbar.periphery import MAX_ADC_BITS, MAX_DAC_BITS
 
 COMPENSATION_CURVES = ("off", "on")
@@ -40,11 +41,16 @@ class EvaluateSpec:
         bits); the ideal-ADC accuracy is reported next to them. () : no ADC sweep.
       dac_bits: DAC resolutions (bits per input cycle, 1..16, at most the activation bits) to
         sweep at `periphery_sigmas` with the `adc` block's bits (which must then be > 0).
-      periphery_sigmas: the sigmas of the ADC and DAC sweeps (compensation 'on' if run, else
-        'off').
+      periphery_sigmas: the sigmas of the ADC, DAC and knob sweeps (compensation 'on' if run,
+        else 'off', for the ADC and DAC sweeps).
       read_times: read times (seconds after programming, > 0) of a drift sweep at
         `headline_sigma`, compensation off and on as in `compensation`; the drift exponents
         come from the `variation` block (drift_nu_mean, drift_nu_std, drift_t0).
+      knob: a swept knob ('' none; `crimp_jax.variation.knobs.KNOBS`: sigma, read_time,
+        wire_ratio, adc_bits, ...) swept over `knob_values` at `periphery_sigmas` (the values
+        are the sigmas when knob='sigma'), compensation off and on as in `compensation`; one
+        compiled program for all values (`montecarlo.knob_sweep`).
+      knob_values: the values of `knob` (each in the knob's range).
     """
 
     chips: int = DEFAULT_CHIPS
@@ -61,6 +67,8 @@ class EvaluateSpec:
     dac_bits: tuple = ()
     periphery_sigmas: tuple = (0.0,)
     read_times: tuple = ()
+    knob: str = ""
+    knob_values: tuple = ()
 
     def __post_init__(self):
         check_int("evaluate.chips", self.chips, 0)
@@ -90,6 +98,14 @@ class EvaluateSpec:
         for t in times:
             check_float("evaluate.read_times entry", t, 0.0, lo_open=True)
         object.__setattr__(self, "read_times", tuple(float(t) for t in times))
+        if self.knob:
+            object.__setattr__(self, "knob_values",
+                               check_values(self.knob, self.knob_values))
+        elif tuple(self.knob_values):
+            raise ConfigError(f"evaluate.knob_values={tuple(self.knob_values)!r} without "
+                              f"evaluate.knob: name the knob to sweep (one of {tuple(KNOBS)})")
+        else:
+            object.__setattr__(self, "knob_values", ())
 
     def _sigma_tuple(self, name: str) -> None:
         """Field `name` as a non-empty tuple of floats, each a valid sigma."""

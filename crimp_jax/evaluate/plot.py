@@ -70,14 +70,15 @@ def plot_accuracy_vs_sigma(runs: Sequence[tuple], path, *, headline_sigma=None,
 
 
 def plot_accuracy_vs_bits(sweep: dict, path, xlabel: str, fp_accuracy=None) -> str:
-    """Writes `path` (PNG): mean accuracy (+/- 1 std over chips) vs swept ADC or DAC bits, one
-    line per sigma, each sigma's ideal-ADC accuracy as a dotted line of the same colour.
+    """Writes `path` (PNG): mean accuracy (+/- 1 std over chips) vs swept ADC or DAC bits (or
+    any knob's values), one line per sigma, each sigma's ideal-ADC accuracy (where given) as a
+    dotted line of the same colour.
 
-    `sweep`: `montecarlo.adc_sweep` / `dac_sweep` of summary.json."""
+    `sweep`: `montecarlo.adc_sweep` / `dac_sweep` / `knob_sweep` of summary.json."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8), constrained_layout=True)
     for i, (skey, per_bits) in enumerate(sweep["accuracy"].items()):
-        bits = sorted(per_bits, key=int)
-        ax.errorbar([int(b) for b in bits], [100 * per_bits[b]["mean"] for b in bits],
+        bits = sorted(per_bits, key=float)
+        ax.errorbar([float(b) for b in bits], [100 * per_bits[b]["mean"] for b in bits],
                     yerr=[100 * per_bits[b]["std"] for b in bits], marker=MARKERS[i % 6],
                     capsize=3, color=f"C{i}", label=f"sigma {skey}")
         ideal = sweep.get("ideal", {}).get(skey)

@@ -215,7 +215,7 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
     plan = make_plan(models.folded, run.quant)
     adc_from = None  # the step ADC-aware training starts at (crimp.adc_aware_epochs)
     if c.adc_aware_epochs > 0:
-        from crimp_jax.train.analysis import periphery_of
+        from crimp_jax.evaluate.chips import periphery_of
         periphery = periphery or periphery_of(run)
         adc_from = max(0.0, c.epochs - c.adc_aware_epochs) * steps_per_epoch
     tx, schedule = make_crimp_optimizer(c, steps_per_epoch)
@@ -265,10 +265,10 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
             def one(k):  # the forward through one chip drawn with key k
                 def reads(wq):  # the same chip, cell by cell (ADC-aware training)
                     return read_chip(wq, k, run.variation, run.xbar, plan.wbits, masks,
-                                     sigma=sigma)
+                                     knobs={"sigma": sigma})
 
                 return run_chip(lambda wq: perturb(wq, k, run.variation, run.xbar, plan.wbits,
-                                                   masks, sigma=sigma,
+                                                   masks, knobs={"sigma": sigma},
                                                    scale_mode=plan.spec.scale_mode), reads)
 
             if draws == 1:

@@ -77,26 +77,26 @@ def load_finished(config, workdir) -> FinishedRun:
 
 
 def reevaluate(config, workdir, out, record: dict | None = None) -> dict:
-    """The Monte Carlo section (`analysis.monte_carlo`: chips per sigma, compensation off/on,
+    """The Monte Carlo section (`evaluate.evaluators.monte_carlo`: chips per sigma, compensation off/on,
     the sweeps the `evaluate` block asks for) of the finished run in `workdir`, evaluated
     under `config` (the run's own, with other chip or evaluation settings), written with its
     figures to `out`/evaluation.json together with `record` (the command, ...). Nothing in
     `workdir` is written. Returns what evaluation.json holds."""
     import json
 
+    from crimp_jax.evaluate import chips, evaluators
     from crimp_jax.summary import read_summary
-    from crimp_jax.train import analysis
     from crimp_jax.train.pipeline import device_description, utc_now
 
     done = load_finished(config, workdir)
     run, out = done.run, Path(out)
     out.mkdir(parents=True, exist_ok=True)
     graph = done.models.folded
-    per = analysis.calibrated_periphery(run, graph, done.params, done.qstate, done.masks,
-                                        done.train.images)
-    mc = analysis.monte_carlo(run, graph, done.params, done.qstate, done.masks, done.test,
-                              out, read_summary(Path(workdir)).fp_accuracy,
-                              calib_images=done.train.images, deployed=per)
+    per = chips.calibrated_periphery(run, graph, done.params, done.qstate, done.masks,
+                                     done.train.images)
+    mc = evaluators.monte_carlo(run, graph, done.params, done.qstate, done.masks, done.test,
+                                out, read_summary(Path(workdir)).fp_accuracy,
+                                calib_images=done.train.images, deployed=per)
     result = {"workdir": str(workdir), **(record or {}), "device": device_description(),
               "date": utc_now(), "montecarlo": mc}
     text = json.dumps(result, indent=1)

@@ -198,12 +198,13 @@ def _stage_record(info) -> dict:
 
 def _selection(run: RunSpec, models, graph, val):
     """The stage's model selection (`crimp.select_chips`): candidates and their scorer."""
+    from crimp_jax.evaluate import chips
     from crimp_jax.train import analysis
     from crimp_jax.train.crimp import deployed_folded, masks_of
     from crimp_jax.train.loop import Selection
 
     c = run.crimp
-    scorer = analysis.selection_scorer(run, graph, val)
+    scorer = chips.selection_scorer(run, graph, val)
 
     def score(state):
         masks = analysis.flat_masks(masks_of(state.opt_state))
@@ -228,6 +229,7 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
       variables: the network's trained float variables ({'params', 'batch_stats'}): the float
       stage is then skipped (set `train.epochs=0`) and they are evaluated and used.
     """
+    from crimp_jax.evaluate import chips, evaluators
     from crimp_jax.train import analysis
     from crimp_jax.train.crimp import (
         StageModels,
@@ -301,7 +303,7 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
                                                run.data.seed))
         state2 = init_crimp_state(run, models, state, calib, task2.tx)
         if run.crimp.adc_aware_epochs > 0:  # ADC full scales fixed at the stage's start
-            task2 = crimp_task(run, models, steps_per_epoch, analysis.calibrated_periphery(
+            task2 = crimp_task(run, models, steps_per_epoch, chips.calibrated_periphery(
                 run, graph, deployed_folded(run, models, state2), state2.params["quant"], None,
                 train_np.images))
         rest = None if stop_after_epoch is None else stop_after_epoch - run.train.epochs
@@ -329,7 +331,7 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
                                                      model_name)
         summary["cost"] = analysis.cost_report(run, p, masks, summary["quant"]["scale"], bits)
         save_summary(workdir, summary, config, t_start, final=False)
-        per = analysis.calibrated_periphery(run, graph, p, qs, masks, train_np.images)
+        per = chips.calibrated_periphery(run, graph, p, qs, masks, train_np.images)
         if run.evaluate.engine and summary["quant"]["scale"] == "po2":
             cmp = analysis.integer_deploy(workdir, model_name, graph, p, qs, run.quant,
                                           test_np, per, masks)
@@ -342,7 +344,7 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
             summary["integer_artifact"] = cmp["artifact"]
             save_summary(workdir, summary, config, t_start, final=False)
         if run.evaluate.chips > 0:
-            summary["montecarlo"] = analysis.monte_carlo(
+            summary["montecarlo"] = evaluators.monte_carlo(
                 run, graph, p, qs, masks, test_np, workdir, fp_acc,
                 cost_at=lambda a, d: analysis.periphery_cost(analysis.cost_report(
                     run, p, masks, summary["quant"]["scale"], bits, adc_bits=a, dac_bits=d)),

@@ -72,13 +72,14 @@ def ideal_reads(per: Periphery, bits, masks=None):
     return reads
 
 
-def crossbar_reader(graph, plan, per: Periphery, reads, adc_bits=None, probe=None,
+def crossbar_reader(graph, plan, per: Periphery, reads, knobs=None, probe=None,
                     ste: bool = False):
-    """The `crossbar(wq, e_x)` hook of `fake_quant_apply` (see module docstring); `adc_bits`:
-    optional traced override of `per.adc.bits` (an ADC sweep compiles once); `probe`: the
-    calibration callback of every layer (`graph.ops.CrossbarLayer.probe`); `ste`: training
-    through the product (`graph.ops.CrossbarLayer.ste`)."""
-    bits = per.adc.bits if adc_bits is None else adc_bits
+    """The `crossbar(wq, e_x)` hook of `fake_quant_apply` (see module docstring); `knobs`: the
+    sweep's traced mapping (`crimp_jax.variation.knobs`), of which the ADCs read `adc_bits`
+    (overriding `per.adc.bits`: an ADC sweep compiles once); `probe`: the calibration callback
+    of every layer (`graph.ops.CrossbarLayer.probe`); `ste`: training through the product
+    (`graph.ops.CrossbarLayer.ste`)."""
+    bits = (knobs or {}).get("adc_bits", per.adc.bits)
 
     def crossbar(wq, e_x):
         cells = reads(wq)

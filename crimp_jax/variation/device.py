@@ -22,7 +22,7 @@ which surviving rows share a column).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -94,12 +94,11 @@ class CellRead(NamedTuple):
 
 
 def layer_cells(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: int, mask=None,
-                sigma=None, read_key=None, read_time=None) -> CellRead:
+                knobs: Mapping | None = None, read_key=None) -> CellRead:
     """One chip's cells of one layer after every active device stage (`stages.STAGES`).
 
-    Args: as `layer_effective`; `read_time`: optional traced override of `vspec.read_time`
-    (seconds since programming; one compiled program for a drift sweep). With no active stage
-    (an ideal chip) no random number is drawn and `values` are the intended levels.
+    Args: as `layer_effective`. With no active stage (an ideal chip) no random number is drawn
+    and `values` are the intended levels.
     """
     q = jax.lax.stop_gradient(jnp.asarray(q, jnp.float32))
     if mask is not None:
@@ -107,16 +106,14 @@ def layer_cells(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: int, 
     prog = programmed_cells(q.shape, spec, mask)
     levels, place, lmax, offset = cell_levels(row_tiles(q, spec), spec, vspec, weight_bits)
     c = 0.0 if vspec.on_off_ratio == 0 else lmax / (vspec.on_off_ratio - 1.0)
-    overrides = frozenset(n for n, v in (("sigma", sigma), ("read_time", read_time))
-                          if v is not None)
-    d = Draw(key, vspec, c, lmax, prog[None, None], sigma, read_time, read_key, spec.cols)
-    cells = run_stages(levels, d, overrides)  # no active stage: the intended levels
+    d = Draw(key, vspec, c, lmax, prog[None, None], dict(knobs or {}), read_key, spec.cols)
+    cells = run_stages(levels, d)  # no active stage: the intended levels
     values = (cells.raw - c) * prog[None, None]  # the periphery subtracts the nominal G_min
     return CellRead(values, levels, cells.mult, cells.ok, place, offset, lmax, prog)
 
 
 def layer_effective(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: int, mask=None,
-                    sigma=None, read_key=None, read_time=None):
+                    knobs: Mapping | None = None, read_key=None):
     """One chip's read-back of one layer: (effective integer kernel, multiplicative ratio).
 
     Args:
@@ -124,9 +121,9 @@ def layer_effective(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: i
       key: this chip's key for this layer; write variation and faults come from it.
       weight_bits: the layer's quantization bit width: how many cells (slices) a weight takes.
       mask: optional 0/1 kernel-shaped pruning mask (q is multiplied by it).
-      sigma: optional traced override of `vspec.sigma` (one compiled program for a sweep).
+      knobs: optional {name: traced scalar} overriding `vspec` fields (`variation.knobs`:
+        sigma, read_time, wire_ratio, ...): one compiled program for a sweep or a sigma ramp.
       read_key: key of the read-noise draw (per inference); defaults to one derived from `key`.
-      read_time: optional traced override of `vspec.read_time` (drift sweeps compile once).
 
     Returns:
       eff: kernel-shaped float32, sum_s 2^(s*bpc) (v+_s - v-_s) with v the compensated read-out.
@@ -134,7 +131,7 @@ def layer_effective(q, key, spec: XbarSpec, vspec: VariationSpec, weight_bits: i
         weight's own levels, faults excluded); 1 where q == 0. eff - q * ratio is the additive
         part (faults, G_min leakage, additive noise). Used for the straight-through gradient.
     """
-    cells = layer_cells(q, key, spec, vspec, weight_bits, mask, sigma, read_key, read_time)
+    cells = layer_cells(q, key, spec, vspec, weight_bits, mask, knobs, read_key)
     levels, mult, ok = cells.levels, cells.mult, cells.ok
     shape = levels.shape
     prog, offset = cells.prog[None, None], cells.offset

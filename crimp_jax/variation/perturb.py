@@ -41,7 +41,7 @@ def chip_key(seed_key, chip_index):
 
 
 def perturb(qe: Mapping[str, tuple], key, vcfg, spec, bits, masks: Mapping | None = None, *,
-            sigma=None, read_key=None, scale_mode: str = "po2", read_time=None) -> dict:
+            knobs: Mapping | None = None, read_key=None, scale_mode: str = "po2") -> dict:
     """One chip's effective float kernels, differentiable w.r.t. q (and e) by straight-through.
 
     The one way a chip is programmed: training (a fresh chip per step) and Monte Carlo (chip i
@@ -61,13 +61,14 @@ def perturb(qe: Mapping[str, tuple], key, vcfg, spec, bits, masks: Mapping | Non
         crossbar row whose mask is zero across its tile is not programmed (no cells, no
         faults); masked weights read 0. Masks change the value, not the gradient: the
         straight-through gradient w.r.t. q is the same with and without them.
-      sigma: optional traced override of vcfg.sigma (sweeps and sigma ramps compile once).
+      knobs: optional {name: traced scalar} overriding `variation` fields (sigma, read_time,
+        wire_ratio, ...; `crimp_jax.variation.knobs`), passed unchanged to the device stages:
+        sweeps and sigma ramps compile once.
       read_key: optional key of the per-inference read noise (default: derived from `key`).
       scale_mode: how 2^e is formed ('po2' exact, 'float' exp2; `crimp_jax.quant.numerics.pow2`).
-      read_time: optional traced override of vcfg.read_time (drift sweeps compile once).
 
     Returns:
-      {path: float32 kernel}; with ideal devices (and no sigma override) exactly q*mask * 2^e.
+      {path: float32 kernel}; with ideal devices (and no knobs) exactly q*mask * 2^e.
     """
     vspec: VariationSpec = variation_spec(vcfg)
     spec = xbar_spec(spec)
@@ -77,13 +78,13 @@ def perturb(qe: Mapping[str, tuple], key, vcfg, spec, bits, masks: Mapping | Non
         mask = masks.get(path)
         scale = pow2(e, scale_mode)
         q_const = jax.lax.stop_gradient(q)
-        if sigma is None and read_time is None and vspec.is_ideal:
+        if not knobs and vspec.is_ideal:
             eff, ratio = (q_const if mask is None else q_const * mask), 1.0
         else:
             pid = path_id(path)
             rkey = None if read_key is None else jax.random.fold_in(read_key, pid)
             eff, ratio = layer_effective(q, jax.random.fold_in(key, pid), spec, vspec,
-                                         layer_bits(bits, path), mask, sigma, rkey, read_time)
+                                         layer_bits(bits, path), mask, knobs, rkey)
             ratio = jax.lax.stop_gradient(ratio)
         additive = jax.lax.stop_gradient(eff - q_const * ratio)
         out[path] = (q * ratio + additive) * scale
@@ -91,7 +92,7 @@ def perturb(qe: Mapping[str, tuple], key, vcfg, spec, bits, masks: Mapping | Non
 
 
 def read_chip(qe: Mapping[str, tuple], key, vcfg, spec, bits, masks: Mapping | None = None, *,
-              sigma=None, read_key=None, read_time=None) -> dict:
+              knobs: Mapping | None = None, read_key=None) -> dict:
     """One chip's cells per layer, {path: (values, programmed)} (`device.layer_cells`), for the
     crossbar-faithful product: the same chip `perturb` programs with the same arguments (same
     per-layer keys), read cell by cell instead of recombined into an effective kernel."""
@@ -103,7 +104,7 @@ def read_chip(qe: Mapping[str, tuple], key, vcfg, spec, bits, masks: Mapping | N
         pid = path_id(path)
         rkey = None if read_key is None else jax.random.fold_in(read_key, pid)
         r = layer_cells(q, jax.random.fold_in(key, pid), spec, vspec, layer_bits(bits, path),
-                        masks.get(path), sigma, rkey, read_time)
+                        masks.get(path), knobs, rkey)
         out[path] = (r.values, r.prog)
     return out
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, Mapping, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -56,25 +56,22 @@ class Cells(NamedTuple):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Draw:
-    """What stages read besides the cells: the chip's layer key, the settings and overrides."""
+    """What stages read besides the cells: the chip's layer key, the settings and the traced
+    knobs (`crimp_jax.variation.knobs`)."""
 
     key: object
     vspec: object  # VariationSpec
     c: float  # G_min in units of dG (0 for an ideal on/off ratio)
     lmax: int  # top level L
     prog: jnp.ndarray  # (1, 1, row_tile, xrow, col) programmed cells
-    sigma: object = None  # traced override of vspec.sigma
-    read_time: object = None  # traced override of vspec.read_time
+    knobs: Mapping = dataclasses.field(default_factory=dict)  # traced overrides (`knobs.py`)
     read_key: object = None
     xbar_cols: int = 0  # columns of one physical crossbar (its row wires' length)
 
-    @property
-    def sigma_value(self):
-        return self.vspec.sigma if self.sigma is None else self.sigma
-
-    @property
-    def time_value(self):
-        return self.vspec.read_time if self.read_time is None else self.read_time
+    def value(self, name: str):
+        """The setting `name`: its traced knob if the sweep passes one, else the config's
+        `variation.<name>`."""
+        return self.knobs[name] if name in self.knobs else getattr(self.vspec, name)
 
 
 def draw(sampler, key, shape):
@@ -85,9 +82,9 @@ def draw(sampler, key, shape):
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
-    """One step of the device model: `apply(cells, draw) -> cells` when `active(vspec, overrides)`
-    (`overrides`: the set of traced overrides given, e.g. {'sigma'}); `fields`: the `variation`
-    config fields it reads; `corrective`: compensation, not a non-ideality."""
+    """One step of the device model: `apply(cells, draw) -> cells` when `active(vspec)` or a
+    traced knob overrides one of its `fields` (the `variation` config fields it reads, through
+    `Draw.value` where sweepable); `corrective`: compensation, not a non-ideality."""
 
     name: str
     fields: tuple
@@ -103,11 +100,11 @@ def _g_min(cells: Cells, d: Draw) -> Cells:
 def _write_variation(cells: Cells, d: Draw) -> Cells:
     z = draw(jax.random.normal, jax.random.fold_in(d.key, _THETA), cells.raw.shape)
     if d.vspec.kind == "lognormal":
-        mult = jnp.exp(d.sigma_value * z)
+        mult = jnp.exp(d.value("sigma") * z)
         return cells._replace(raw=cells.raw * mult, mult=cells.mult * mult)
     # additive: clipped at zero conductance (a cell does not conduct negatively; CrossSim too)
     std = (d.c + d.lmax) * prog_std(d.vspec.prog_poly, _target(cells, d))  # state-dependent
-    return cells._replace(raw=jnp.maximum(cells.raw + d.sigma_value * std * z, 0.0))
+    return cells._replace(raw=jnp.maximum(cells.raw + d.value("sigma") * std * z, 0.0))
 
 
 def _target(cells: Cells, d: Draw):
@@ -147,7 +144,7 @@ def drift_exponents(key, vspec, shape, x=None):
 
 def _drift(cells: Cells, d: Draw) -> Cells:
     nu = drift_exponents(d.key, d.vspec, cells.raw.shape, _target(cells, d))
-    ratio = jnp.asarray(d.time_value, jnp.float32) / d.vspec.drift_t0
+    ratio = jnp.asarray(d.value("read_time"), jnp.float32) / d.vspec.drift_t0
     factor = jnp.where(cells.ok, jnp.power(ratio, -nu), 1.0)
     return cells._replace(raw=cells.raw * factor, mult=cells.mult * factor)
 
@@ -176,49 +173,49 @@ def _ir_drop(cells: Cells, d: Draw) -> Cells:
     g = cells.raw * d.prog  # an unprogrammed cell conducts nothing
     g = jnp.pad(g, ((0, 0),) * 4 + ((0, n * per - cols),))
     g = jnp.moveaxis(g.reshape(s, p, t, rows, n, per), 4, 3)  # (s, p, t, n, rows, per)
-    r = d.vspec.wire_ratio / (d.c + d.lmax)  # segment resistance in units of 1 / dG
+    r = d.value("wire_ratio") / (d.c + d.lmax)  # segment resistance in units of 1 / dG
     geff = effective_conductances(g, r, d.vspec.ir_drop_order)
     geff = jnp.moveaxis(geff, 3, 4).reshape(s, p, t, rows, n * per)[..., :cols]
     ratio = jnp.where(cells.raw > 0, geff / jnp.where(cells.raw > 0, cells.raw, 1.0), 1.0)
     return cells._replace(raw=geff + d.c * (1.0 - d.prog), mult=cells.mult * ratio)
 
 
-def _drifts(v, overrides) -> bool:
-    return v.has_drift and (
-        "read_time" in overrides or v.read_time != v.drift_t0)
-
-
 STAGES = (
-    Stage("g_min", ("on_off_ratio",), lambda v, o: v.on_off_ratio != 0, _g_min),
-    Stage("write_variation", ("sigma", "kind", "mode", "prog_poly"),
-          lambda v, o: "sigma" in o or v.sigma > 0, _write_variation),
-    Stage("stuck_at", ("sa0_rate", "sa1_rate"),
-          lambda v, o: v.sa0_rate > 0 or v.sa1_rate > 0, _stuck_at),
+    Stage("g_min", ("on_off_ratio",), lambda v: v.on_off_ratio != 0, _g_min),
+    Stage("write_variation", ("sigma", "kind", "mode", "prog_poly"), lambda v: v.sigma > 0,
+          _write_variation),
+    Stage("stuck_at", ("sa0_rate", "sa1_rate"), lambda v: v.sa0_rate > 0 or v.sa1_rate > 0,
+          _stuck_at),
     Stage("drift", ("drift_nu_mean", "drift_nu_std", "drift_nu_log", "drift_nu_clip",
-                    "drift_t0", "read_time"), _drifts, _drift),
+                    "drift_t0", "read_time"),
+          lambda v: v.has_drift and v.read_time != v.drift_t0, _drift),
     Stage("compensation", ("compensation", "comp_form", "comp_m_max"),
-          lambda v, o: v.compensation, _compensation, corrective=True),
-    Stage("read_noise", ("read_noise",), lambda v, o: v.read_noise > 0, _read_noise),
-    Stage("ir_drop", ("wire_ratio", "ir_drop_order"), lambda v, o: v.wire_ratio > 0, _ir_drop),
+          lambda v: v.compensation, _compensation, corrective=True),
+    Stage("read_noise", ("read_noise",), lambda v: v.read_noise > 0, _read_noise),
+    Stage("ir_drop", ("wire_ratio", "ir_drop_order"), lambda v: v.wire_ratio > 0, _ir_drop),
 )
 
 
-def active_stages(vspec, overrides=frozenset()) -> tuple:
-    """The stages that act on a chip of `vspec` (none if no non-ideality is active)."""
-    stages = tuple(s for s in STAGES if s.active(vspec, overrides))
+def active_stages(vspec, knobs=frozenset()) -> tuple:
+    """The stages that act on a chip of `vspec` with traced `knobs` (names): a stage acts when
+    its own fields make it act, or when a knob overrides one of its fields (its value is only
+    known when traced). None act if no non-ideality does (compensation alone changes nothing)."""
+    knobs = frozenset(knobs)
+    stages = tuple(s for s in STAGES if s.active(vspec) or knobs & set(s.fields))
     if all(s.corrective for s in stages):
         return ()
     return stages
 
 
-def chip_is_ideal(vspec, overrides=frozenset()) -> bool:
+def chip_is_ideal(vspec, knobs=frozenset()) -> bool:
     """True when no non-ideality stage acts: every chip reads the intended levels exactly."""
-    return not active_stages(vspec, overrides)
+    return not active_stages(vspec, knobs)
 
 
-def run_stages(levels, d: Draw, overrides=frozenset(), stages: Optional[tuple] = None) -> Cells:
-    """The cell state after every active stage, starting from the intended `levels`."""
+def run_stages(levels, d: Draw, stages: Optional[tuple] = None) -> Cells:
+    """The cell state after every active stage (`active_stages(d.vspec, d.knobs)`), starting
+    from the intended `levels`."""
     cells = Cells(levels, levels, jnp.ones_like(levels), jnp.ones(levels.shape, bool))
-    for stage in active_stages(d.vspec, overrides) if stages is None else stages:
+    for stage in active_stages(d.vspec, d.knobs) if stages is None else stages:
         cells = stage.apply(cells, d)
     return cells

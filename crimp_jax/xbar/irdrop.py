@@ -30,10 +30,13 @@ def _tridiag(sub, diag, sup, rhs):
 
 def effective_conductances(g, r, order: int, block: int = 8):
     """g (..., R, C) conductances of crossbars, r the wire segment resistance (in units of
-    1/g) -> (..., R, C) effective conductances (see module docstring). The unit inputs are
-    solved `block` at a time (memory: `block` x the cells, not R x)."""
+    1/g; may be traced, and 0 is the ideal crossbar) -> (..., R, C) effective conductances
+    (see module docstring). The unit inputs are solved `block` at a time (memory: `block` x the
+    cells, not R x)."""
     if order == 0:
         return g
+    wired = jnp.asarray(r) > 0
+    r = jnp.where(wired, r, 1.0)  # no 1/0 in the solve; r = 0 returns g below
     rows = g.shape[-2]
     n = -(-rows // block)
     eye = jnp.eye(n * block, rows, dtype=g.dtype).reshape(n, block, rows)
@@ -43,7 +46,8 @@ def effective_conductances(g, r, order: int, block: int = 8):
 
     out = jax.lax.map(solve, eye)  # (n, ..., block, C)
     out = jnp.moveaxis(out, 0, -3)  # (..., n, block, C)
-    return out.reshape(out.shape[:-3] + (n * block, out.shape[-1]))[..., :rows, :]
+    return jnp.where(wired, out.reshape(out.shape[:-3] + (n * block, out.shape[-1]))[..., :rows, :],
+                     g)
 
 
 def _sensed(g, r, order, v):

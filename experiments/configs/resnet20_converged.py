@@ -17,7 +17,7 @@ one convolution per layer, `crimp.batchnorm='corrected'`). Commands:
 
 from experiments.configs import resnet20_proxy
 
-FP_EPOCHS, MORE_EPOCHS = 60, 10
+FP_EPOCHS, MORE_EPOCHS = 70, 10
 VARIANTS = {"crimp_k2": {"variation_draws": 2}, "crimp_bnc": {"batchnorm": "corrected"}}
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
