@@ -28,7 +28,8 @@ def _qe():
 
 
 @pytest.mark.parametrize("name, config_value", [
-    ("sigma", 0.2), ("read_time", 3600.0), ("wire_ratio", 1e-3)])
+    ("sigma", 0.2), ("read_time", 3600.0), ("wire_ratio", 1e-3), ("sa0_rate", 0.05),
+    ("sa1_rate", 0.1)])
 def test_a_traced_knob_programs_the_chip_of_its_config_field(name, config_value):
     base = VariationSpec(sigma=0.1, drift_nu_mean=0.05, drift_nu_std=0.02)
     field = KNOBS[name].field
@@ -58,7 +59,8 @@ def test_a_knob_switches_on_the_stage_that_reads_its_field():
 
 @pytest.mark.parametrize("knob, values, match", [
     ("sigmaa", (0.1,), r"evaluate.knob='sigmaa': not a swept knob; expected one of "
-                       r"\('sigma', 'read_time', 'wire_ratio', 'adc_bits'"),
+                       r"\('sigma', 'read_time', 'wire_ratio', 'sa0_rate', 'sa1_rate', "
+                       r"'adc_bits'"),
     ("wire_ratio", (), r"evaluate.knob_values=\(\): expected at least one value of wire_ratio"),
     ("wire_ratio", (0.0, 2.0), r"evaluate.knob_values entry 2.0 for knob 'wire_ratio': expected "
                                r"a number in \[0, 1\]"),

@@ -46,6 +46,10 @@ KNOBS = {k.name: k for k in (
          doc="seconds after programming at which the chip is read (stage drift)"),
     Knob("wire_ratio", "variation", "wire_ratio", 0.0, 1.0,
          doc="wire segment resistance over a cell's smallest resistance (stage ir_drop)"),
+    Knob("sa0_rate", "variation", "sa0_rate", 0.0, 1.0,
+         doc="fraction of programmed cells stuck at G_max (stage stuck_at)"),
+    Knob("sa1_rate", "variation", "sa1_rate", 0.0, 1.0,
+         doc="fraction of programmed cells stuck at G_min (stage stuck_at)"),
     Knob("adc_bits", "adc", "bits", 1, 16, integer=True,
          doc="ADC resolution (crossbar-faithful reads; needs adc.bits > 0)"),
 )}

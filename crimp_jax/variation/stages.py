@@ -121,10 +121,10 @@ def prog_std(poly, x):
 
 
 def _stuck_at(cells: Cells, d: Draw) -> Cells:
-    v = d.vspec
     u = draw(jax.random.uniform, jax.random.fold_in(d.key, _FAULT), cells.raw.shape)
-    sa0 = u < v.sa0_rate
-    sa1 = (u >= v.sa0_rate) & (u < v.sa0_rate + v.sa1_rate)
+    r0, r1 = d.value("sa0_rate"), d.value("sa1_rate")
+    sa0 = u < r0
+    sa1 = (u >= r0) & (u < r0 + r1)
     raw = jnp.where(sa0, d.c + d.lmax, jnp.where(sa1, d.c, cells.raw))
     return cells._replace(raw=raw, ok=cells.ok & ~(sa0 | sa1))
 
