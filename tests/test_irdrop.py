@@ -4,7 +4,7 @@ solve of the same resistive network, written here in NumPy."""
 import numpy as np
 import pytest
 
-from crimp_jax.xbar.irdrop import effective_conductances
+from crimp_jax.xbar.irdrop import closed_form_conductances, effective_conductances
 
 
 def exact_output(g, r, v):
@@ -73,6 +73,33 @@ def test_effective_conductances_match_the_exact_solve(rows, cols, ratio, bound):
     assert errs[3] < bound
 
 
+# (rows, cols, ratio, largest error allowed) of the closed form (measured: 16x8 2.0e-6, 1.3e-4;
+# 32x32 1.5e-4, 6.6e-3; IR drop itself as above)
+CLOSED_FORM_CASES = [(16, 8, 1e-4, 1e-5), (16, 8, 1e-3, 5e-4), (32, 32, 1e-4, 5e-4),
+                     (32, 32, 1e-3, 1e-2)]
+
+
+@pytest.mark.parametrize("rows, cols, ratio, bound", CLOSED_FORM_CASES)
+def test_the_closed_form_is_close_to_the_exact_solve(rows, cols, ratio, bound):
+    """`closed_form_conductances` (no solve) against the exact solve; far closer than one
+    Gauss-Seidel sweep where the drop is large, and exact without wire resistance."""
+    rng = np.random.default_rng(0)
+    g = rng.integers(0, 4, (rows, cols)) / 3
+    v = rng.uniform(0, 1, (2, rows))
+    exact = np.stack([exact_output(g, ratio, vi) for vi in v])
+    scale = np.abs(v @ g).max()
+    g32 = np.asarray(g, np.float32)
+    err = np.abs(v @ np.asarray(closed_form_conductances(g32, ratio), np.float64)
+                 - exact).max() / scale
+    one_sweep = np.abs(v @ np.asarray(effective_conductances(g32, ratio, 1), np.float64)
+                       - exact).max() / scale
+    print(f"{rows}x{cols} ratio {ratio:g}: closed form {err:.2g}, one sweep {one_sweep:.2g}")
+    assert err < bound
+    if rows == 32:
+        assert err < one_sweep
+    np.testing.assert_array_equal(np.asarray(closed_form_conductances(g32, 0.0)), g32)
+
+
 def test_the_ir_drop_stage_reads_each_crossbar_with_its_effective_conductances():
     """A 2-layer-tile dense kernel on 16x8 crossbars (2 row tiles, 2 column crossbars, 4 slices,
     2 polarities): every crossbar's read-out is `effective_conductances` of its own cells."""
@@ -97,3 +124,7 @@ def test_the_ir_drop_stage_reads_each_crossbar_with_its_effective_conductances()
             np.testing.assert_allclose(got[:, :, t, :, cols], want, rtol=1e-5, atol=1e-6)
     assert np.all(got.sum(axis=3) < levels.sum(axis=3) + 1e-6)  # the wires only lose current
     assert not np.allclose(got, levels)
+    closed = np.asarray(layer_cells(q, jax.random.key(1), spec, VariationSpec(
+        wire_ratio=1e-3, ir_drop_model="closed_form"), 8).values)
+    want = closed_form_conductances(jnp.asarray(levels[:, :, 1, :, 8:]), 1e-3 / lmax)
+    np.testing.assert_allclose(closed[:, :, 1, :, 8:], want, rtol=1e-5, atol=1e-6)

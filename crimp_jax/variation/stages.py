@@ -16,7 +16,7 @@ state to the next:
   read_noise        (1 + read_noise z) per cell and per read (drawn from the read key)
   ir_drop           wire resistance: each crossbar's cells become their effective
                     conductances (`xbar/irdrop.py`, exact by superposition up to the solver's
-                    `ir_drop_order` sweeps)
+                    `ir_drop_order` sweeps, or its closed form, `ir_drop_model`)
 
 `raw` is the conductance, `mult` the factor a working cell's level part was multiplied by (the
 straight-through ratio, `perturb.py`), `ok` False for stuck cells. Each stage reads its own
@@ -166,7 +166,7 @@ def _ir_drop(cells: Cells, d: Draw) -> Cells:
     """Each physical crossbar's cells replaced by their effective conductances under wire
     resistance (`crimp_jax.xbar.irdrop`): row tiles, slices and polarities are crossbars of
     `xrow` rows; the columns are cut into crossbars of `xbar.cols`."""
-    from crimp_jax.xbar.irdrop import effective_conductances
+    from crimp_jax.xbar.irdrop import closed_form_conductances, effective_conductances
     s, p, t, rows, cols = cells.raw.shape
     per = d.xbar_cols or cols
     n = -(-cols // per)
@@ -174,7 +174,10 @@ def _ir_drop(cells: Cells, d: Draw) -> Cells:
     g = jnp.pad(g, ((0, 0),) * 4 + ((0, n * per - cols),))
     g = jnp.moveaxis(g.reshape(s, p, t, rows, n, per), 4, 3)  # (s, p, t, n, rows, per)
     r = d.value("wire_ratio") / (d.c + d.lmax)  # segment resistance in units of 1 / dG
-    geff = effective_conductances(g, r, d.vspec.ir_drop_order)
+    if d.vspec.ir_drop_model == "closed_form":
+        geff = closed_form_conductances(g, r)
+    else:
+        geff = effective_conductances(g, r, d.vspec.ir_drop_order)
     geff = jnp.moveaxis(geff, 3, 4).reshape(s, p, t, rows, n * per)[..., :cols]
     ratio = jnp.where(cells.raw > 0, geff / jnp.where(cells.raw > 0, cells.raw, 1.0), 1.0)
     return cells._replace(raw=geff + d.c * (1.0 - d.prog), mult=cells.mult * ratio)
@@ -192,7 +195,8 @@ STAGES = (
     Stage("compensation", ("compensation", "comp_form", "comp_m_max"),
           lambda v: v.compensation, _compensation, corrective=True),
     Stage("read_noise", ("read_noise",), lambda v: v.read_noise > 0, _read_noise),
-    Stage("ir_drop", ("wire_ratio", "ir_drop_order"), lambda v: v.wire_ratio > 0, _ir_drop),
+    Stage("ir_drop", ("wire_ratio", "ir_drop_model", "ir_drop_order"),
+          lambda v: v.wire_ratio > 0, _ir_drop),
 )
 
 

@@ -11,8 +11,15 @@ G is computed for every unit input at once (v = e_i) by `order` block Gauss-Seid
 the nodal equations: each sweep solves every row wire exactly given the column voltages (one
 tridiagonal system per row), then every column wire given the row voltages (one per column),
 starting from column voltages of zero; order 0 is the ideal crossbar (G = g).
-`tests/test_irdrop.py` checks it against an exact nodal-analysis solve (NumPy) over a grid of
-wire-to-cell resistance ratios.
+`closed_form_conductances` is the cheap alternative (O(cells), no solve): to first order in r,
+with unit input on row i, cell (i, j) sees its row wire lose r * U_ij (U_ij = sum_{k<=j} of the
+currents past segment k, sum_{m>=k} g_im) and its column wire raised by r * (R - i) g_ij, and
+every other cell (k, j) of the column leaks r * g_ij (R - max(i, k)) g_kj back into its
+grounded row; together G_ij ~ g_ij (1 - r (U_ij + T_ij)), T_ij = sum_k g_kj (R - max(i, k)).
+It is used in the rational form g_ij / (1 + r (U_ij + T_ij)), which keeps G positive and is
+far closer to the exact solve where the drop is large.
+`tests/test_irdrop.py` checks both against an exact nodal-analysis solve (NumPy) over a grid
+of wire-to-cell resistance ratios.
 """
 
 from __future__ import annotations
@@ -48,6 +55,19 @@ def effective_conductances(g, r, order: int, block: int = 8):
     out = jnp.moveaxis(out, 0, -3)  # (..., n, block, C)
     return jnp.where(wired, out.reshape(out.shape[:-3] + (n * block, out.shape[-1]))[..., :rows, :],
                      g)
+
+
+def closed_form_conductances(g, r):
+    """g (..., R, C), r (may be traced; 0: ideal wires) -> (..., R, C) effective conductances
+    g / (1 + r (U + T)) (see module docstring): prefix and suffix sums only."""
+    rows = g.shape[-2]
+    past = jnp.flip(jnp.cumsum(jnp.flip(g, -1), -1), -1)  # sum_{m >= k} g_im
+    u = jnp.cumsum(past, -1)  # row-wire drop per unit r
+    below = (rows - jnp.arange(rows, dtype=g.dtype))[:, None]  # R - i: segments to the amp
+    weighted = g * below
+    t = below * jnp.cumsum(g, -2) + (jnp.sum(weighted, -2, keepdims=True)
+                                     - jnp.cumsum(weighted, -2))
+    return g / (1.0 + r * (u + t))
 
 
 def _sensed(g, r, order, v):
