@@ -14,7 +14,7 @@ from crimp_jax.evaluate.config import EvaluateSpec
 from crimp_jax.utils.blocks import ConfigError
 from crimp_jax.variation import VariationSpec, perturb
 from crimp_jax.variation.knobs import KNOBS, device_at
-from crimp_jax.variation.stages import active_stages, chip_is_ideal
+from crimp_jax.variation.stages import active_stages, chip_is_ideal, chips_identical
 from crimp_jax.xbar.config import XbarSpec
 from tests.conftest import tiny_config
 
@@ -54,7 +54,13 @@ def test_a_knob_switches_on_the_stage_that_reads_its_field():
                                np.asarray(perturb(q, KEY, ideal, SPEC, 8)["k"]), atol=1e-5)
     # a sweep point's concrete values decide whether its chips are ideal
     assert chip_is_ideal(device_at(ideal, {"wire_ratio": 0.0, "adc_bits": 5.0}))
-    assert not chip_is_ideal(device_at(ideal, {"wire_ratio": 1e-3}))
+    wired = device_at(ideal, {"wire_ratio": 1e-3})
+    assert not chip_is_ideal(wired)
+    # IR drop draws nothing: every chip is the same chip (Monte Carlo evaluates one for all)
+    assert chips_identical(wired) and not chips_identical(device_at(wired, {"sigma": 0.1}))
+    other = perturb(q, jax.random.key(99), wired, SPEC, 8)["k"]
+    np.testing.assert_array_equal(np.asarray(perturb(q, KEY, wired, SPEC, 8)["k"]),
+                                  np.asarray(other))
 
 
 @pytest.mark.parametrize("knob, values, match", [

@@ -23,7 +23,7 @@ from crimp_jax.summary import sigma_key
 from crimp_jax.variation import perturb, read_chip, variation_spec
 from crimp_jax.variation.analog import calibrate_periphery, crossbar_reader
 from crimp_jax.variation.knobs import device_at
-from crimp_jax.variation.stages import chip_is_ideal
+from crimp_jax.variation.stages import chips_identical
 from crimp_jax.xbar.periphery import Periphery
 
 log = logging.getLogger(__name__)
@@ -99,18 +99,18 @@ def reads_per_batch(vcfg) -> bool:
 def chip_sweep(run, vspec, chip, apply, images, labels, points: dict, chip_args, seed,
                n_chips: int) -> dict:
     """`sweep_points` of the chips `chip_and_apply` made for `vspec`, with the run's `evaluate`
-    settings (chip chunk, batch size, implementation); a point whose chips are all ideal (its
-    knobs written into the device leave no non-ideality stage acting) evaluates one chip for
-    all."""
+    settings (chip chunk, batch size, implementation); a point whose chips are all the same
+    (its knobs written into the device leave no random stage acting: `stages.chips_identical`)
+    evaluates one chip for all."""
     e = run.evaluate
 
-    def ideal(knobs):
-        return chip_is_ideal(device_at(vspec, knobs))
+    def identical(knobs):
+        return chips_identical(device_at(vspec, knobs))
 
     return sweep_points(apply, chip, images, labels, points, chip_args=chip_args, seed=seed,
                         n_chips=n_chips, chip_chunk=e.chip_chunk,
                         batch_size=min(e.batch_size, len(labels)), impl=e.mc_impl,
-                        ideal=ideal, per_batch=reads_per_batch(vspec))
+                        identical=identical, per_batch=reads_per_batch(vspec))
 
 
 def periphery_of(run, **changes) -> Periphery:

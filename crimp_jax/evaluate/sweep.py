@@ -32,20 +32,21 @@ def accuracy_summary(accuracies) -> dict:
 
 
 def sweep_points(apply_fn, chip_params, images, labels, points: dict, *, chip_args: tuple = (),
-                 ideal=lambda knobs: False, **kwargs) -> dict:
+                 identical=lambda knobs: False, **kwargs) -> dict:
     """{name: accuracy_summary} for each point {name: knobs}; chip_params(key, *chip_args, knobs).
 
     A point's knobs ({'sigma': 0.3, 'read_time': 3600.0, 'adc_bits': 6}, ...) are passed as a
     dict of traced float32 scalars, so every point of one knob set compiles once (sigma, read
-    time and ADC bits sweeps alike). `ideal(knobs)`: the caller states that every chip of this
-    point is the intended model: one chip is evaluated and stands for all n_chips. Keyword
+    time and ADC bits sweeps alike). `identical(knobs)`: the caller states that every chip of
+    this point is the same (no random draw acts: an ideal chip, or only deterministic
+    non-idealities such as IR drop): one chip is evaluated and stands for all n_chips. Keyword
     arguments go to `evaluate_chips`; the same seed gives the same chips at every point.
     """
     out = {}
     for name, knobs in points.items():
         t0 = time.perf_counter()
         args = tuple(chip_args) + ({k: jnp.float32(v) for k, v in knobs.items()},)
-        if ideal(knobs):
+        if identical(knobs):
             n_chips = kwargs.get("n_chips", DEFAULT_CHIPS)
             one = evaluate_chips(apply_fn, chip_params, images, labels, chip_args=args,
                                  **(kwargs | {"n_chips": 1}))

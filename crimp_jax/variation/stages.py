@@ -84,13 +84,15 @@ def draw(sampler, key, shape):
 class Stage:
     """One step of the device model: `apply(cells, draw) -> cells` when `active(vspec)` or a
     traced knob overrides one of its `fields` (the `variation` config fields it reads, through
-    `Draw.value` where sweepable); `corrective`: compensation, not a non-ideality."""
+    `Draw.value` where sweepable); `corrective`: compensation, not a non-ideality; `random`: it draws from the chip's
+    keys, so chips differ."""
 
     name: str
     fields: tuple
     active: Callable
     apply: Callable
     corrective: bool = False
+    random: bool = True  # draws from the chip's keys (False: the same on every chip)
 
 
 def _g_min(cells: Cells, d: Draw) -> Cells:
@@ -184,7 +186,7 @@ def _ir_drop(cells: Cells, d: Draw) -> Cells:
 
 
 STAGES = (
-    Stage("g_min", ("on_off_ratio",), lambda v: v.on_off_ratio != 0, _g_min),
+    Stage("g_min", ("on_off_ratio",), lambda v: v.on_off_ratio != 0, _g_min, random=False),
     Stage("write_variation", ("sigma", "kind", "mode", "prog_poly"), lambda v: v.sigma > 0,
           _write_variation),
     Stage("stuck_at", ("sa0_rate", "sa1_rate"), lambda v: v.sa0_rate > 0 or v.sa1_rate > 0,
@@ -193,10 +195,10 @@ STAGES = (
                     "drift_t0", "read_time"),
           lambda v: v.has_drift and v.read_time != v.drift_t0, _drift),
     Stage("compensation", ("compensation", "comp_form", "comp_m_max"),
-          lambda v: v.compensation, _compensation, corrective=True),
+          lambda v: v.compensation, _compensation, corrective=True, random=False),
     Stage("read_noise", ("read_noise",), lambda v: v.read_noise > 0, _read_noise),
     Stage("ir_drop", ("wire_ratio", "ir_drop_model", "ir_drop_order"),
-          lambda v: v.wire_ratio > 0, _ir_drop),
+          lambda v: v.wire_ratio > 0, _ir_drop, random=False),
 )
 
 
@@ -214,6 +216,12 @@ def active_stages(vspec, knobs=frozenset()) -> tuple:
 def chip_is_ideal(vspec, knobs=frozenset()) -> bool:
     """True when no non-ideality stage acts: every chip reads the intended levels exactly."""
     return not active_stages(vspec, knobs)
+
+
+def chips_identical(vspec, knobs=frozenset()) -> bool:
+    """True when no acting stage draws at random: every chip of `vspec` is the same chip
+    (ideal, or only deterministic non-idealities: a finite on/off ratio, IR drop)."""
+    return not any(s.random for s in active_stages(vspec, knobs))
 
 
 def run_stages(levels, d: Draw, stages: Optional[tuple] = None) -> Cells:
