@@ -132,6 +132,39 @@ def test_crossbar_product_equals_numpy_reference(setting):
         assert not np.array_equal(want, x @ q)
 
 
+@pytest.mark.parametrize("diff, read", [(False, "polarity"), (True, "polarity"),
+                                        (True, "differential")])
+def test_g_min_in_the_adc_range_takes_range_and_is_subtracted_after_the_adc(diff, read):
+    """adc.g_min_in_range: every programmed cell's G_min reaches the ADC (here on/off ratio 2:
+    G_min = 3 / 1 = 3 levels, an integer, so a lossless ADC gives the product exactly) and is
+    subtracted digitally; the 'max' reference grows to rows x (2^d - 1) x (L + G_min), so a
+    5-bit ADC's step doubles (2^4 instead of 2^3) and costs accuracy. A differential read
+    cancels it in the analog."""
+    from crimp_jax.variation.analog import layer_periphery_of
+    rng = np.random.default_rng(5)
+    q = rng.integers(-127, 128, (37, 11))
+    x = rng.integers(0, 256, (6, 37))
+    spec = XbarSpec(rows=16, cols=8, differential=diff)
+    read_out = layer_cells(jnp.asarray(q, jnp.float32), None, spec, VariationSpec(), 8)
+    g = tile_geometry(q.shape, spec)
+    xt = input_tiles(jnp.asarray(x, jnp.float32), g.n_row_tiles, g.rows_per_tile)
+
+    def product(bits, in_range):
+        per = Periphery(AdcSpec(bits=bits, read=read, g_min_in_range=in_range), DacSpec(bits=2),
+                        spec, on_off_ratio=2.0)
+        lp = layer_periphery_of("layer", q.shape, per, 8, 8, False)
+        return lp, np.asarray(crossbar_product(xt, read_out.values, lp, bits, read_out.prog))
+
+    lp, lossless = product(16, True)
+    np.testing.assert_array_equal(lossless, x @ q)
+    if read == "differential":
+        assert lp.g_min == 0.0 and product(5, True)[1].tolist() == product(5, False)[1].tolist()
+        return
+    assert lp.max_partial_sum == 16 * 3 * (3 + 3) and product(16, False)[0].max_partial_sum == 16 * 3 * 3
+    err = {m: np.abs(product(5, m)[1] - x @ q).mean() for m in (False, True)}
+    assert err[True] > err[False] > 0
+
+
 def _im2col_crossbar_order(x, kh, kw, strides, padding):
     """(n, ho, wo, cin*kh*kw) NumPy im2col, row g = c*kh*kw + i*kw + j (the crossbar view)."""
     (pt, pb), (pl, pr) = padding

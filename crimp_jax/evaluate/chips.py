@@ -114,9 +114,10 @@ def chip_sweep(run, vspec, chip, apply, images, labels, points: dict, chip_args,
 
 
 def periphery_of(run, **changes) -> Periphery:
-    """The run's periphery (`adc`, `dac`, `xbar`, cell mode), with `changes` to adc/dac."""
+    """The run's periphery (`adc`, `dac`, `xbar`, cell mode, on/off ratio), with `changes` to
+    adc/dac."""
     return Periphery(changes.get("adc", run.adc), changes.get("dac", run.dac), run.xbar,
-                     run.variation.mode)
+                     run.variation.mode, on_off_ratio=run.variation.on_off_ratio)
 
 
 def calibrated_periphery(run, folded_model, params, qstate, masks, calib_images,

@@ -72,6 +72,10 @@ class ConvertContext:
         kernel = op["kernel"]
         in_bits, signed = layer_input(self.plan, kernel)
         lp = layer_periphery_of(op["name"], q.shape, per, weight_bits, in_bits, signed)
+        if lp.g_min:
+            raise ValueError(f"layer {op['name']!r}: the integer engine reads ideal cells "
+                             "(no G_min current); convert with the periphery's on_off_ratio "
+                             "at 0 (adc.g_min_in_range models the analog chip only)")
         read = layer_cells(q.astype(np.float32), None, per.xbar, VariationSpec(mode=per.mode),
                            weight_bits, self.masks.get(kernel))
         cells = np.asarray(read.values)

@@ -7,6 +7,7 @@ Each function takes the trained (masked) folded params and returns a JSON-able d
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ def integer_deploy(workdir: Path, model_name: str, folded_model, params, qstate,
     With finite ADCs (`periphery.adc.bits > 0`) the artifact is crossbar-faithful and is
     compared with the fake-quantized ADC path on ideal cells (`variation.analog`)."""
     faithful = periphery is not None and not periphery.adc.ideal
+    if faithful:  # the engine's cells are ideal: no G_min current (adc.g_min_in_range)
+        periphery = dataclasses.replace(periphery, on_off_ratio=0.0)
     artifact = convert(folded_model, params, qstate, qcfg, model_name=model_name,
                        periphery=periphery if faithful else None, masks=masks)
     path = Path(workdir) / "model_int.npz"

@@ -54,7 +54,9 @@ def layer_periphery_of(name: str, kernel_shape, per: Periphery, weight_bits: int
     offset = 0 if spec.differential else 2 ** (weight_bits - 1)
     return layer_periphery(name, tile_geometry(kernel_shape, spec), lmax, place,
                            spec.differential, offset, in_bits, signed, per.adc, per.dac,
-                           per.reference(name))
+                           per.reference(name),
+                           0.0 if spec.differential and per.adc.read == "differential"
+                           else per.g_min(lmax))  # a difference read cancels G_min
 
 
 def ideal_reads(per: Periphery, bits, masks=None):

@@ -48,6 +48,7 @@ import jax.numpy as jnp
 
 from crimp_jax.utils.blocks import (
     ConfigError,
+    check_bool,
     check_choice,
     check_float,
     check_int,
@@ -80,6 +81,13 @@ class AdcSpec:
         the reference, in (0, 1]; 1.0 is the largest observed read (no calibration read clips).
       calib_images: 'calibrated' only: training images of the calibration pass (>= 1; a
         seeded random sample of the training split, `crimp_jax.data.calibration_sample`).
+      g_min_in_range: with a finite on/off ratio (variation.on_off_ratio), polarity and offset
+        reads: True lets every programmed cell's G_min current reach the ADC (it takes ADC
+        range: the 'max' reference grows to rows x (2^dac.bits - 1) x (L + G_min), a
+        calibration sees it) and subtracts its nominal value digitally after the ADC (G_min x
+        the input's sum over programmed rows); False (default) removes it before the ADC (an
+        ideal reference current). A differential read cancels it in the analog difference.
+        The integer engine models cells without G_min either way.
     """
 
     bits: int = 0
@@ -88,6 +96,7 @@ class AdcSpec:
     full_scale_ref: str = "max"
     calib_quantile: float = 1.0
     calib_images: int = 128
+    g_min_in_range: bool = False
 
     def __post_init__(self):
         check_int("adc.bits", self.bits, 0, MAX_ADC_BITS)
@@ -96,6 +105,7 @@ class AdcSpec:
         check_choice("adc.full_scale_ref", self.full_scale_ref, FULL_SCALE_REFS)
         check_float("adc.calib_quantile", self.calib_quantile, 0.0, 1.0, lo_open=True)
         check_int("adc.calib_images", self.calib_images, 1)
+        check_bool("adc.g_min_in_range", self.g_min_in_range)
         if self.read == "differential" and self.bits == 1:
             raise ConfigError("adc.bits=1 with adc.read='differential': a signed ADC needs >= 2 "
                               "bits (a sign bit); use bits >= 2 or read='polarity'")
@@ -145,6 +155,7 @@ class LayerPeriphery:
     read: str
     full_scale: float
     calibrated_ref: float = 0.0  # the calibrated reference (level units); 0: the 'max' reference
+    g_min: float = 0.0  # G_min current per programmed cell that reaches the ADC (level units)
 
     @property
     def cycles(self) -> int:
@@ -161,8 +172,10 @@ class LayerPeriphery:
 
     @property
     def max_partial_sum(self) -> int:
-        """The largest partial sum an ideal tile can produce: rows x (2^d - 1) x top level."""
-        return self.rows * (2 ** self.dac_bits - 1) * self.lmax
+        """The largest partial sum an ideal tile can produce: rows x (2^d - 1) x top level (plus
+        G_min where it reaches the ADC)."""
+        return self.rows * (2 ** self.dac_bits - 1) * (self.lmax + self.g_min if self.g_min
+                                                       else self.lmax)
 
     def full_scale_levels(self) -> float:
         """FS: adc.full_scale x the reference (calibrated, else the ideal tile's largest sum)."""
@@ -178,7 +191,7 @@ class LayerPeriphery:
 
 def layer_periphery(name, geometry, lmax, place_log2, differential, offset, in_bits,
                     signed_input, adc: AdcSpec, dac: DacSpec,
-                    calibrated_ref: float = 0.0) -> LayerPeriphery:
+                    calibrated_ref: float = 0.0, g_min: float = 0.0) -> LayerPeriphery:
     """The `LayerPeriphery` of a layer; refuses a DAC wider than the layer's input."""
     if dac.bits > in_bits:
         raise ConfigError(f"dac.bits={dac.bits}: wider than the {in_bits}-bit input of layer "
@@ -186,7 +199,7 @@ def layer_periphery(name, geometry, lmax, place_log2, differential, offset, in_b
     return LayerPeriphery(name, int(in_bits), bool(signed_input), dac.bits,
                           min(geometry.rows_per_tile, geometry.n_rows), geometry.n_rows, int(lmax),
                           tuple(int(p) for p in place_log2), bool(differential), int(offset),
-                          adc.read, float(adc.full_scale), float(calibrated_ref))
+                          adc.read, float(adc.full_scale), float(calibrated_ref), float(g_min))
 
 
 def exact_pow2(e):
@@ -248,6 +261,10 @@ def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe, row_d
         cells, p = cells[:, :1] - cells[:, 1:], 1  # the differential current
     sign = [1, -1] if p == 2 else [1]
     rhs = jnp.transpose(cells, (2, 3, 0, 1, 4)).reshape(t, r, s * p * c)  # (T, R, S*P*C)
+    leak = lp.g_min > 0  # G_min current through the ADC (adc.g_min_in_range)
+    if leak:
+        prog_t = prog.astype(rhs.dtype)  # (T, R, C): every programmed cell conducts G_min
+        rhs = rhs + lp.g_min * jnp.tile(prog_t, (1, 1, s * p))
     if probe is None:
         lo, hi = adc_range(adc_bits, lp.signed_adc)
         a = adc_step_log2(lp.full_scale_levels(), adc_bits, lp.signed_adc)
@@ -269,6 +286,9 @@ def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe, row_d
             if probe is not None:
                 probe.append(ps)
             read = ps if probe is not None else adc_read(ps, a, lo, hi)
+            if leak:  # the nominal G_min current, subtracted digitally after the ADC
+                read = read - jnp.tile(lp.g_min * row_dot(digit, prog_t[i, :r1 - r0], r0, r1),
+                                       s * p)
             # shift-and-add, written out per (slice, polarity) so the ADC reads, the tile sum
             # and the recombination are one elementwise pass over the partial sums
             for q, wq in enumerate(weights):
@@ -351,6 +371,14 @@ class Periphery:
     xbar: object  # XbarSpec
     mode: str = "cell"
     references: tuple = ()
+    on_off_ratio: float = 0.0  # variation.on_off_ratio: the cells' G_min (adc.g_min_in_range)
+
+    def g_min(self, lmax: int) -> float:
+        """G_min in level units that reaches the ADCs: L / (r - 1) with adc.g_min_in_range and
+        a finite on/off ratio r, else 0."""
+        if not self.adc.g_min_in_range or not self.on_off_ratio:
+            return 0.0
+        return lmax / (self.on_off_ratio - 1.0)
 
     @property
     def calibrated(self) -> bool:
