@@ -34,6 +34,7 @@ from crimp_jax.utils.blocks import (
     parse_block,
 )
 from crimp_jax.variation.config import VariationSpec
+from crimp_jax.variation.knobs import KNOBS
 from crimp_jax.xbar.config import XbarSpec
 from crimp_jax.xbar.periphery import AdcSpec, DacSpec
 
@@ -193,8 +194,8 @@ def check_run(run: RunSpec) -> None:
         raise ConfigError(f"evaluate.dac_bits={e.dac_bits}: a DAC sweep reads through finite "
                           "ADCs; set adc.bits > 0 (0 is ideal ADCs, where the DAC does not "
                           "matter)")
-    if e.knob == "adc_bits" and not run.adc.bits:
-        raise ConfigError(f"evaluate.knob='adc_bits' sweeps finite ADCs, but adc.bits=0 (ideal "
+    if e.knob and KNOBS[e.knob].block == "adc" and not run.adc.bits:
+        raise ConfigError(f"evaluate.knob={e.knob!r} sweeps finite ADCs, but adc.bits=0 (ideal "
                           "ADCs, read through effective kernels): set adc.bits > 0 (the "
                           "swept values override it)")
     for key, values in (("evaluate.adc_bits", e.adc_bits),

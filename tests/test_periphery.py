@@ -165,6 +165,60 @@ def test_g_min_in_the_adc_range_takes_range_and_is_subtracted_after_the_adc(diff
     assert err[True] > err[False] > 0
 
 
+def test_adc_offset_errors_add_their_codes_through_shift_and_add():
+    """A constant offset of k LSB in every ADC (gain 1, a lossless 16-bit ADC with step 1, offset
+    storage: one read per slice) adds k x tiles x sum_cycles 4^c x sum_slices 4^s to every
+    output (hand-computed below); gain 1, offset 0 changes nothing; a gain error scales the
+    reads."""
+    from crimp_jax.variation.analog import layer_periphery_of
+    from crimp_jax.xbar.periphery import adc_errors
+    rng = np.random.default_rng(3)
+    q = rng.integers(-127, 128, (37, 11))
+    x = rng.integers(0, 256, (6, 37))
+    spec = XbarSpec(rows=16, cols=8, differential=False)
+    per = Periphery(AdcSpec(bits=16), DacSpec(bits=2), spec)
+    lp = layer_periphery_of("layer", q.shape, per, 8, 8, False)
+    read_out = layer_cells(jnp.asarray(q, jnp.float32), None, spec, VariationSpec(), 8)
+    g = tile_geometry(q.shape, spec)
+    xt = input_tiles(jnp.asarray(x, jnp.float32), g.n_row_tiles, g.rows_per_tile)
+    shape = (3, 4 * 11)  # 3 row tiles; 4 slices x 11 columns, one read each
+    ideal = np.asarray(crossbar_product(xt, read_out.values, lp, 16, read_out.prog))
+    np.testing.assert_array_equal(ideal, x @ q)
+
+    def with_error(gain, offset):
+        err = (jnp.full(shape, gain, jnp.float32), jnp.full(shape, offset, jnp.float32))
+        return np.asarray(crossbar_product(xt, read_out.values, lp, 16, read_out.prog,
+                                           adc_error=err))
+
+    np.testing.assert_array_equal(with_error(1.0, 0.0), ideal)
+    np.testing.assert_array_equal(with_error(1.0, 2.0) - ideal, 2 * 3 * 85 * 85)
+    assert np.mean(np.abs(with_error(1.01, 0.0) - ideal)) > 0  # reads scaled by 1%
+    g1, o1 = adc_errors(jax.random.key(0), shape, 0.1, 2.0)
+    assert g1.shape == o1.shape == shape and abs(float(jnp.std(o1)) - 2.0) < 0.4
+
+
+def test_a_chips_adc_errors_come_from_its_key():
+    """crossbar_reader(key=...): the same key gives the same ADC errors, another key others; no
+    errors configured: the key changes nothing."""
+    graph, params, x = _random_folded("tiny_cnn")
+    cfg = {}
+    qstate = init_quant_state(graph, params, x, cfg)
+    plan = make_plan(graph, cfg)
+
+    def run(adc, key):
+        per = Periphery(adc, DacSpec(bits=2), XbarSpec())
+        xr = crossbar_reader(graph, plan, per, ideal_reads(per, plan.wbits), key=key)
+        return np.asarray(fake_quant_apply(graph, params, qstate, x, cfg, crossbar=xr))
+
+    plain = AdcSpec(bits=8)
+    noisy = AdcSpec(bits=8, gain_std=0.05, offset_std=1.0)
+    k1, k2 = jax.random.key(1), jax.random.key(2)
+    np.testing.assert_array_equal(run(plain, k1), run(plain, None))
+    np.testing.assert_array_equal(run(noisy, k1), run(noisy, k1))
+    assert not np.array_equal(run(noisy, k1), run(noisy, k2))
+    assert not np.array_equal(run(noisy, k1), run(plain, k1))
+
+
 def _im2col_crossbar_order(x, kh, kw, strides, padding):
     """(n, ho, wo, cin*kh*kw) NumPy im2col, row g = c*kh*kw + i*kw + j (the crossbar view)."""
     (pt, pb), (pl, pr) = padding

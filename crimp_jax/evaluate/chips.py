@@ -49,7 +49,8 @@ def chip_and_apply(folded_model, qcfg, vcfg, spec, periphery: Periphery | None =
     (`crimp_jax.variation.analog`: the chip's cells through DACs, ADCs and shift-and-add). With
     read noise (`reads_per_batch`), apply_fn(chip, images, b) reads the arrays again for batch
     b: the same write draws (from the chip key), fresh read noise from
-    fold_in(fold_in(key, READ), b).
+    fold_in(fold_in(key, READ), b). A crossbar-faithful chip's ADC errors (`adc.gain_std`,
+    `adc.offset_std`) come from its key too (`variation.analog.crossbar_reader`).
     """
     vspec = variation_spec(vcfg)
     per_read = reads_per_batch(vspec)
@@ -67,7 +68,7 @@ def chip_and_apply(folded_model, qcfg, vcfg, spec, periphery: Periphery | None =
         knobs = knobs if isinstance(knobs, dict) else {"sigma": knobs}
         if per_read:  # the arrays are read again for every batch: keep what a read needs
             return {"p": p, "qs": qs, "qe": qe, "masks": masks, "key": key, "knobs": knobs}
-        return {"p": p, "qs": qs, "knobs": knobs, **program(qe, key, masks, knobs)}
+        return {"p": p, "qs": qs, "knobs": knobs, "key": key, **program(qe, key, masks, knobs)}
 
     def apply(c, x, batch_index=None):
         prog = c  # programmed kernels or cells (or a plain model's {"p", "qs", "k"})
@@ -81,7 +82,7 @@ def chip_and_apply(folded_model, qcfg, vcfg, spec, periphery: Periphery | None =
         if "cells" in prog:
             cells = prog["cells"]
             xr = crossbar_reader(folded_model, plan, periphery, lambda wq: cells,
-                                 knobs=c["knobs"])
+                                 knobs=c["knobs"], key=c.get("key"))
             return fake_quant_apply(folded_model, c["p"], c["qs"], x, qcfg, crossbar=xr)
         kernels = prog["k"]
         return fake_quant_apply(folded_model, c["p"], c["qs"], x, qcfg,
@@ -97,7 +98,7 @@ def reads_per_batch(vcfg) -> bool:
 
 
 def chip_sweep(run, vspec, chip, apply, images, labels, points: dict, chip_args, seed,
-               n_chips: int) -> dict:
+               n_chips: int, periphery: Periphery | None = None) -> dict:
     """`sweep_points` of the chips `chip_and_apply` made for `vspec`, with the run's `evaluate`
     settings (chip chunk, batch size, implementation); a point whose chips are all the same
     (its knobs written into the device leave no random stage acting: `stages.chips_identical`)
@@ -105,12 +106,20 @@ def chip_sweep(run, vspec, chip, apply, images, labels, points: dict, chip_args,
     e = run.evaluate
 
     def identical(knobs):
-        return chips_identical(device_at(vspec, knobs))
+        return chips_identical(device_at(vspec, knobs)) and not adc_draws(periphery, knobs)
 
     return sweep_points(apply, chip, images, labels, points, chip_args=chip_args, seed=seed,
                         n_chips=n_chips, chip_chunk=e.chip_chunk,
                         batch_size=min(e.batch_size, len(labels)), impl=e.mc_impl,
                         identical=identical, per_batch=reads_per_batch(vspec))
+
+
+def adc_draws(periphery: Periphery | None, knobs) -> bool:
+    """True when chips read through `periphery` draw ADC errors at these knob values."""
+    if periphery is None or periphery.adc.ideal:
+        return False
+    return (float(knobs.get("adc_gain_std", periphery.adc.gain_std)) > 0
+            or float(knobs.get("adc_offset_std", periphery.adc.offset_std)) > 0)
 
 
 def periphery_of(run, **changes) -> Periphery:

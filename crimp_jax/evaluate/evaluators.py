@@ -108,7 +108,7 @@ class Context:
                                      periphery or self.periphery)
         return chip_sweep(self.run, vspec, chip, apply, self.images, self.labels, points,
                           (self.params, self.qstate, self.qe, self.masks), self.ecfg.seed,
-                          n_chips or self.ecfg.chips)
+                          n_chips or self.ecfg.chips, periphery or self.periphery)
 
     @functools.cached_property
     def ideal_adc(self) -> dict:

@@ -123,6 +123,7 @@ class CrossbarLayer:
     e_x: object = None
     probe: Optional[Callable] = None
     ste: bool = False  # training: the value of this product, the gradient of the plain layer
+    adc_error: object = None  # (gain, offset) of the chip's ADCs (`periphery.adc_errors`)
 
 
 REGISTRY: dict = {}
@@ -183,7 +184,7 @@ def _crossbar_mvm(op, x, xl: CrossbarLayer, kernel_shape, impl: str = "im2col"):
 
     reads = None if xl.probe is None else []
     y = crossbar_product(x, xl.cells, xl.periphery, xl.adc_bits, xl.prog, probe=reads,
-                         row_dot=rows_dot)
+                         row_dot=rows_dot, adc_error=xl.adc_error)
     if xl.probe is not None:
         xl.probe(xl.periphery.name, reads)
     return y

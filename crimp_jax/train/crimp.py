@@ -235,7 +235,7 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
             bn = (bn_layers(models.folded, params["params"], model_state["batch_stats"]),
                   active)
 
-        def run_chip(transform, reads=None):  # (logits, {layer: BN statistics})
+        def run_chip(transform, reads=None, chip_key=None):  # (logits, {layer: BN stats})
             rec = {}
             post = None if bn is None else corrector(bn[0], bn[1], rec)
 
@@ -253,7 +253,8 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
             if reads is None:  # an ideal chip, programmed where the step's masks keep rows
                 reads = ideal_reads(periphery, plan.wbits, active_masks(
                     masks_of(opt_state), opt_state, prune_schedule))
-            xbar = crossbar_reader(models.folded, plan, periphery, reads, ste=True)
+            xbar = crossbar_reader(models.folded, plan, periphery, reads, ste=True,
+                                   key=key if chip_key is None else chip_key)
             if adc_from == 0:
                 return fwd(xbar)
             return jax.lax.cond(step >= adc_from, lambda: fwd(xbar), lambda: fwd(None))
@@ -269,7 +270,7 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
 
                 return run_chip(lambda wq: perturb(wq, k, run.variation, run.xbar, plan.wbits,
                                                    masks, knobs={"sigma": sigma},
-                                                   scale_mode=plan.spec.scale_mode), reads)
+                                                   scale_mode=plan.spec.scale_mode), reads, k)
 
             if draws == 1:
                 logits, rec = one(key)

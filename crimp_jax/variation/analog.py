@@ -21,17 +21,20 @@ from crimp_jax.graph.ops import CrossbarLayer
 from crimp_jax.quant import fake_quant_apply, make_plan
 from crimp_jax.variation.config import VariationSpec
 from crimp_jax.variation.device import layer_cells
+from crimp_jax.variation.perturb import path_id
 from crimp_jax.xbar.cells import max_level
 from crimp_jax.xbar.config import num_slices
 from crimp_jax.xbar.periphery import (
     LayerPeriphery,
     Periphery,
+    adc_errors,
     layer_periphery,
     read_reference,
 )
 from crimp_jax.xbar.view import tile_geometry
 
 PIXEL_BITS = 8  # |uint8 pixel - integer mean| <= 255: the first layers' signed inputs
+_ADC_STREAM = 0xADC  # fold_in tag of a chip's ADC errors
 
 
 def layer_input(plan, kernel: str) -> tuple:
@@ -75,13 +78,20 @@ def ideal_reads(per: Periphery, bits, masks=None):
 
 
 def crossbar_reader(graph, plan, per: Periphery, reads, knobs=None, probe=None,
-                    ste: bool = False):
+                    ste: bool = False, key=None):
     """The `crossbar(wq, e_x)` hook of `fake_quant_apply` (see module docstring); `knobs`: the
-    sweep's traced mapping (`crimp_jax.variation.knobs`), of which the ADCs read `adc_bits`
-    (overriding `per.adc.bits`: an ADC sweep compiles once); `probe`: the calibration callback
-    of every layer (`graph.ops.CrossbarLayer.probe`); `ste`: training through the product
-    (`graph.ops.CrossbarLayer.ste`)."""
-    bits = (knobs or {}).get("adc_bits", per.adc.bits)
+    sweep's traced mapping (`crimp_jax.variation.knobs`), of which the ADCs read `adc_bits`,
+    `adc_gain_std` and `adc_offset_std` (overriding the `adc` block: a sweep compiles once);
+    `probe`: the calibration callback of every layer (`graph.ops.CrossbarLayer.probe`); `ste`:
+    training through the product (`graph.ops.CrossbarLayer.ste`); `key`: the chip's key, from
+    which its ADCs' gain and offset errors are drawn (`adc.gain_std`, `adc.offset_std`; one
+    stream per layer; None: ideal conversions)."""
+    knobs = knobs or {}
+    bits = knobs.get("adc_bits", per.adc.bits)
+    gain_std = knobs.get("adc_gain_std", per.adc.gain_std)
+    offset_std = knobs.get("adc_offset_std", per.adc.offset_std)
+    errors = key is not None and not per.adc.ideal and (
+        per.adc.has_errors or "adc_gain_std" in knobs or "adc_offset_std" in knobs)
 
     def crossbar(wq, e_x):
         cells = reads(wq)
@@ -92,7 +102,13 @@ def crossbar_reader(graph, plan, per: Periphery, reads, knobs=None, probe=None,
             lp = layer_periphery_of(op["name"], q.shape, per, plan.wbits[k],
                                     *layer_input(plan, k))
             values, prog = cells[k]
-            out[k] = CrossbarLayer(values, prog, lp, bits, e, e_x[k], probe, ste)
+            err = None
+            if errors:
+                s, p, t, _, c = values.shape
+                shape = (t, s * (1 if lp.signed_adc else p) * c)  # one ADC per read
+                err = adc_errors(jax.random.fold_in(jax.random.fold_in(key, _ADC_STREAM),
+                                                    path_id(k)), shape, gain_std, offset_std)
+            out[k] = CrossbarLayer(values, prog, lp, bits, e, e_x[k], probe, ste, err)
         return out
 
     return crossbar

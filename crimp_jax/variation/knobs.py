@@ -52,6 +52,10 @@ KNOBS = {k.name: k for k in (
          doc="fraction of programmed cells stuck at G_min (stage stuck_at)"),
     Knob("adc_bits", "adc", "bits", 1, 16, integer=True,
          doc="ADC resolution (crossbar-faithful reads; needs adc.bits > 0)"),
+    Knob("adc_gain_std", "adc", "gain_std", 0.0, 0.5,
+         doc="per-ADC relative gain error std (needs adc.bits > 0)"),
+    Knob("adc_offset_std", "adc", "offset_std", 0.0, 8.0,
+         doc="per-ADC offset error std in LSB (needs adc.bits > 0)"),
 )}
 
 

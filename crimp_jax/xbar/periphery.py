@@ -59,6 +59,8 @@ READS = ("polarity", "differential")
 FULL_SCALE_REFS = ("max", "calibrated")
 MAX_ADC_BITS = 16
 MAX_DAC_BITS = 16
+MAX_GAIN_STD = 0.5
+MAX_OFFSET_STD = 8.0
 _MAX_STEP_LOG2 = 48  # ADC steps searched up to 2^48 (far above any partial sum)
 
 
@@ -88,6 +90,11 @@ class AdcSpec:
         the input's sum over programmed rows); False (default) removes it before the ADC (an
         ideal reference current). A differential read cancels it in the analog difference.
         The integer engine models cells without G_min either way.
+      gain_std, offset_std: per-ADC conversion errors, drawn per chip (one ADC per row tile,
+        slice, polarity read and column): code = clip(round(ps * (1 + gain_std z1) / 2^a +
+        offset_std z2), lo, hi), z1, z2 ~ N(0, 1); gain relative (0..0.5), offset in LSB
+        (0..8). 0, 0 (default): ideal conversions. Analog chips only (Monte Carlo, ADC-aware
+        training); the integer engine converts ideally.
     """
 
     bits: int = 0
@@ -97,6 +104,8 @@ class AdcSpec:
     calib_quantile: float = 1.0
     calib_images: int = 128
     g_min_in_range: bool = False
+    gain_std: float = 0.0
+    offset_std: float = 0.0
 
     def __post_init__(self):
         check_int("adc.bits", self.bits, 0, MAX_ADC_BITS)
@@ -106,6 +115,8 @@ class AdcSpec:
         check_float("adc.calib_quantile", self.calib_quantile, 0.0, 1.0, lo_open=True)
         check_int("adc.calib_images", self.calib_images, 1)
         check_bool("adc.g_min_in_range", self.g_min_in_range)
+        check_float("adc.gain_std", self.gain_std, 0.0, MAX_GAIN_STD)
+        check_float("adc.offset_std", self.offset_std, 0.0, MAX_OFFSET_STD)
         if self.read == "differential" and self.bits == 1:
             raise ConfigError("adc.bits=1 with adc.read='differential': a signed ADC needs >= 2 "
                               "bits (a sign bit); use bits >= 2 or read='polarity'")
@@ -113,6 +124,11 @@ class AdcSpec:
     @property
     def ideal(self) -> bool:
         return self.bits == 0
+
+    @property
+    def has_errors(self) -> bool:
+        """Finite ADCs with per-ADC gain or offset errors (drawn per chip)."""
+        return not self.ideal and (self.gain_std > 0 or self.offset_std > 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,7 +247,14 @@ def adc_step_log2(full_scale_levels: float, bits, signed: bool):
     return jnp.sum(hi * steps < full_scale_levels).astype(jnp.float32)
 
 
-def adc_read(ps, a, lo, hi):
+def adc_errors(key, shape, gain_std, offset_std):
+    """One chip's ADC errors (gain, offset) of `shape` (row tile, reads): gain 1 + gain_std z1,
+    offset offset_std z2 in LSB (`AdcSpec.gain_std`, `offset_std`; may be traced)."""
+    z = jax.random.normal(key, (2,) + tuple(shape), jnp.float32)
+    return 1.0 + gain_std * z[0], offset_std * z[1]
+
+
+def adc_read(ps, a, lo, hi, error=None):
     """code * 2^a with code = clip(round(ps / 2^a), lo, hi), ties to even: one ADC conversion.
 
     Ties to even, not half up: an ideal cell's partial sum is an integer, so with a step of 2
@@ -239,7 +262,12 @@ def adc_read(ps, a, lo, hi):
     on the quickstart model, 4-bit DACs, 13-bit differential ADCs, sigma 0: 36.80% half up
     against 46.00% ideal). int32 `ps` with a python int `a`: a rounding arithmetic shift, the
     tie correction and a clip (integer only). Float `ps`: the same values (exact: ps is an
-    integer for ideal cells, 2^a a power of two)."""
+    integer for ideal cells, 2^a a power of two). `error`: optional (gain, offset) of each
+    ADC (float only, `adc_errors`): code = clip(round(ps * gain / 2^a + offset), lo, hi)."""
+    if error is not None:
+        gain, offset = error
+        step = exact_pow2(a)
+        return jnp.clip(jnp.round(ps * gain / step + offset), lo, hi) * step
     if jnp.issubdtype(ps.dtype, jnp.integer):
         if a == 0:
             return jnp.clip(ps, lo, hi)
@@ -252,7 +280,8 @@ def adc_read(ps, a, lo, hi):
     return jnp.clip(jnp.round(ps / step), lo, hi) * step
 
 
-def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe, row_dot):
+def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe, row_dot,
+                      adc_error=None):
     """y (..., C) of unsigned integer-valued layer inputs x on cells (S, P, T, R, C); with
     `probe` (a list) the ADCs are ideal and every read's partial sums are appended to it."""
     integer = jnp.issubdtype(x.dtype, jnp.integer)
@@ -285,7 +314,8 @@ def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe, row_d
             ps = row_dot(digit, rhs[i, :r1 - r0], r0, r1)  # (..., S*P*C): one ADC read each
             if probe is not None:
                 probe.append(ps)
-            read = ps if probe is not None else adc_read(ps, a, lo, hi)
+            err = None if adc_error is None else (adc_error[0][i], adc_error[1][i])
+            read = ps if probe is not None else adc_read(ps, a, lo, hi, err)
             if leak:  # the nominal G_min current, subtracted digitally after the ADC
                 read = read - jnp.tile(lp.g_min * row_dot(digit, prog_t[i, :r1 - r0], r0, r1),
                                        s * p)
@@ -320,7 +350,7 @@ def tile_row_dot(x, w_rows, lo: int, hi: int):
 
 
 def crossbar_product(x, cells, lp: LayerPeriphery, adc_bits, prog=None, probe=None,
-                     row_dot=tile_row_dot):
+                     row_dot=tile_row_dot, adc_error=None):
     """The crossbar-faithful y (..., C) of integer-valued layer inputs `x` and per-cell
     read-outs `cells` (S, P, T, R, C) in level units (see module docstring).
 
@@ -332,16 +362,17 @@ def crossbar_product(x, cells, lp: LayerPeriphery, adc_bits, prog=None, probe=No
     python int, or a traced float scalar (a sweep compiles once). `prog` (T, R, C) 0/1:
     programmed cells, needed for offset storage. `probe`: a list that receives the partial
     sums (..., S*P*C) of every ADC read, read by ideal ADCs (the calibration pass of
-    `full_scale_ref='calibrated'`; `adc_bits` is then unused)."""
+    `full_scale_ref='calibrated'`; `adc_bits` is then unused). `adc_error`: optional (gain,
+    offset) arrays (T, reads per tile) of the chip's ADCs (`adc_errors`; float only)."""
     if lp.offset and prog is None:
         raise ValueError(f"layer {lp.name!r}: offset storage needs the programmed-cell mask")
     if lp.signed_input:
         zero = jnp.zeros((), x.dtype)
         return (_unsigned_product(jnp.maximum(x, zero), cells, lp, adc_bits, prog, probe,
-                                  row_dot)
+                                  row_dot, adc_error)
                 - _unsigned_product(jnp.maximum(-x, zero), cells, lp, adc_bits, prog, probe,
-                                    row_dot))
-    return _unsigned_product(x, cells, lp, adc_bits, prog, probe, row_dot)
+                                    row_dot, adc_error))
+    return _unsigned_product(x, cells, lp, adc_bits, prog, probe, row_dot, adc_error)
 
 
 def read_reference(partial_sums, quantile: float):
