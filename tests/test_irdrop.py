@@ -112,7 +112,7 @@ def test_the_ir_drop_stage_reads_each_crossbar_with_its_effective_conductances()
     spec = XbarSpec(rows=16, cols=8)
     q = jnp.round(jax.random.uniform(jax.random.key(0), (32, 16), minval=-127, maxval=127))
     ideal = layer_cells(q, None, spec, VariationSpec(), 8)
-    v = VariationSpec(wire_ratio=1e-3, ir_drop_order=3)
+    v = VariationSpec(wire_ratio=1e-3, ir_drop_order=3, compensation=False)
     read = layer_cells(q, jax.random.key(1), spec, v, 8)
     levels = np.asarray(ideal.values)  # (slice, polarity, row tile, 16, 16)
     got = np.asarray(read.values)
@@ -125,6 +125,13 @@ def test_the_ir_drop_stage_reads_each_crossbar_with_its_effective_conductances()
     assert np.all(got.sum(axis=3) < levels.sum(axis=3) + 1e-6)  # the wires only lose current
     assert not np.allclose(got, levels)
     closed = np.asarray(layer_cells(q, jax.random.key(1), spec, VariationSpec(
-        wire_ratio=1e-3, ir_drop_model="closed_form"), 8).values)
+        wire_ratio=1e-3, ir_drop_model="closed_form", compensation=False), 8).values)
     want = closed_form_conductances(jnp.asarray(levels[:, :, 1, :, 8:]), 1e-3 / lmax)
     np.testing.assert_allclose(closed[:, :, 1, :, 8:], want, rtol=1e-5, atol=1e-6)
+    # self-compensation reads the chip through its wires: each column's all-ones current
+    # (the sum of its effective conductances) is brought back to the intended one, to within
+    # the shift-and-add gains' rounding ('exact' gains: to float rounding)
+    exact = np.asarray(layer_cells(q, jax.random.key(1), spec, VariationSpec(
+        wire_ratio=1e-3, comp_form="exact"), 8).values)
+    np.testing.assert_allclose(exact.sum(axis=3), levels.sum(axis=3), rtol=1e-5, atol=1e-4)
+    assert np.abs(got.sum(axis=3) - levels.sum(axis=3)).max() > 1.0  # uncompensated: lost

@@ -17,7 +17,7 @@ KEY = jax.random.key(7)
 
 def test_stage_order_and_each_stage_names_its_fields():
     assert [s.name for s in STAGES] == ["g_min", "write_variation", "stuck_at", "drift",
-                                        "compensation", "read_noise", "ir_drop"]
+                                        "ir_drop", "compensation", "read_noise"]
     fields = {f.name for f in dataclasses.fields(VariationSpec)}
     for s in STAGES:
         assert s.fields and set(s.fields) <= fields, s.name

@@ -11,12 +11,14 @@ state to the next:
   stuck_at          SA0 cells read G_max = c + L, SA1 cells G_min = c; they ignore the write
   drift             G(t) = G(t0) (t / t0)^(-nu) of working cells, nu per cell (its
                     statistics a function of the level with `drift_nu_log`)
-  compensation      per-column gains from the chip's all-ones read *at read time* (after
-                    drift), rounded to shift-and-add forms (`compensate.py`); corrective
-  read_noise        (1 + read_noise z) per cell and per read (drawn from the read key)
   ir_drop           wire resistance: each crossbar's cells become their effective
                     conductances (`xbar/irdrop.py`, exact by superposition up to the solver's
                     `ir_drop_order` sweeps, or its closed form, `ir_drop_model`)
+  compensation      per-column gains from the chip's all-ones read *at read time* (after
+                    drift, through the wires: the sum of a column's effective conductances is
+                    its all-ones current), rounded to shift-and-add forms (`compensate.py`);
+                    corrective
+  read_noise        (1 + read_noise z) per cell and per read (drawn from the read key)
 
 `raw` is the conductance, `mult` the factor a working cell's level part was multiplied by (the
 straight-through ratio, `perturb.py`), `ok` False for stuck cells. Each stage reads its own
@@ -194,11 +196,11 @@ STAGES = (
     Stage("drift", ("drift_nu_mean", "drift_nu_std", "drift_nu_log", "drift_nu_clip",
                     "drift_t0", "read_time"),
           lambda v: v.has_drift and v.read_time != v.drift_t0, _drift),
+    Stage("ir_drop", ("wire_ratio", "ir_drop_model", "ir_drop_order"),
+          lambda v: v.wire_ratio > 0, _ir_drop, random=False),
     Stage("compensation", ("compensation", "comp_form", "comp_m_max"),
           lambda v: v.compensation, _compensation, corrective=True, random=False),
     Stage("read_noise", ("read_noise",), lambda v: v.read_noise > 0, _read_noise),
-    Stage("ir_drop", ("wire_ratio", "ir_drop_model", "ir_drop_order"),
-          lambda v: v.wire_ratio > 0, _ir_drop, random=False),
 )
 
 
