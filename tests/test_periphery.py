@@ -366,8 +366,32 @@ def test_calibrated_full_scale_is_the_largest_read_of_the_calibration_images():
     assert not np.array_equal(np.asarray(lo), np.asarray(ideal))  # one bit fewer rounds
 
 
+def test_per_slice_full_scales_calibrate_each_slice_and_read_finer():
+    """adc.full_scale_per='slice': one reference per weight slice (4 slices of 2-bit cells);
+    with quantile 1 the largest of them is the layer's reference, the high slices' sums are
+    smaller, and a 6-bit ADC reads the model closer to ideal ADCs than one step per layer."""
+    graph, params, x, cfg, qstate, per = _calibrated_tiny(6)
+    adc = dataclasses.replace(per.adc, full_scale_per="slice")
+    per_s = calibrate_periphery(graph, params, qstate, cfg,
+                                Periphery(adc, per.dac, per.xbar), x)
+    layer, sliced = dict(per.references), dict(per_s.references)
+    for name, refs in sliced.items():
+        assert len(refs) == 4 and max(refs) == layer[name] and min(refs) < layer[name]
+    plan = make_plan(graph, cfg)
+    ideal = np.asarray(fake_quant_apply(graph, params, qstate, x, cfg))
+
+    def error(p):
+        xr = crossbar_reader(graph, plan, p, ideal_reads(p, plan.wbits))
+        return np.abs(np.asarray(fake_quant_apply(graph, params, qstate, x, cfg, crossbar=xr))
+                      - ideal).mean()
+
+    assert error(per_s) < error(per)
+
+
 ENGINE_CASES = {
     "tiny_cnn": [(AdcSpec(bits=5, full_scale_ref="calibrated", calib_quantile=0.99),
+                  DacSpec(bits=2)),
+                 (AdcSpec(bits=5, full_scale_ref="calibrated", full_scale_per="slice"),
                   DacSpec(bits=2)),
                  (AdcSpec(bits=6, full_scale=0.5, read="differential"), DacSpec(bits=4))],
     "resnet20": [(AdcSpec(bits=6), DacSpec(bits=4)),
@@ -444,6 +468,11 @@ def test_adc_bits_zero_is_todays_path():
     ("adc.calib_quantile", 0.0, r"adc.calib_quantile=0.0"),
     ("adc.calib_quantile", 1.5, r"adc.calib_quantile=1.5"),
     ("adc.calib_images", 0, r"adc.calib_images=0"),
+    ("adc.full_scale_per", "column", r"adc.full_scale_per='column'"),
+    ("adc.full_scale_per", "slice", r"adc.full_scale_per='slice' calibrates one reference per "
+                                    r"slice: set adc.full_scale_ref='calibrated'"),
+    ("adc.gain_std", 0.6, r"adc.gain_std=0.6"),
+    ("adc.offset_std", -1.0, r"adc.offset_std=-1.0"),
     ("variation.drift_nu_std", -0.01, r"variation.drift_nu_std=-0.01"),
     ("variation.read_time", 0.0, r"variation.read_time=0.0"),
     ("variation.read_time", -5.0, r"variation.read_time=-5.0"),

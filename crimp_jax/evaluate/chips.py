@@ -142,7 +142,7 @@ def calibrated_periphery(run, folded_model, params, qstate, masks, calib_images,
     per = calibrate_periphery(folded_model, params, qstate, run.quant, per, sample, masks)
     log.info("ADC full scales calibrated on %d images (quantile %g): %s",
              len(sample), run.adc.calib_quantile,
-             ", ".join(f"{k} {v:g}" for k, v in per.references))
+             ", ".join(f"{k} {v}" for k, v in per.references))
     return per
 
 

@@ -210,7 +210,9 @@ def _crossbar_float(op, x, fx, xl: CrossbarLayer):
 def _crossbar_engine(step, x, ex):
     """The integer engine's crossbar-faithful layer (a step converted with a periphery)."""
     xs = step["xbar"]
-    lp = LayerPeriphery(**{**xs["periphery"], "place_log2": tuple(xs["periphery"]["place_log2"])})
+    ref = xs["periphery"]["calibrated_ref"]  # per-slice references: a JSON list
+    lp = LayerPeriphery(**{**xs["periphery"], "place_log2": tuple(xs["periphery"]["place_log2"]),
+                           "calibrated_ref": tuple(ref) if isinstance(ref, list) else ref})
     xl = CrossbarLayer(ex.arrays[xs["cells"]].astype(jnp.int32),
                        ex.arrays[xs["prog"]].astype(jnp.int32), lp, int(xs["adc_bits"]))
     y = _crossbar_mvm(step, x, xl, ex.arrays[step["w"]].shape, ex.impl)

@@ -126,18 +126,23 @@ def calibrate_periphery(graph, params, qstate, qcfg, per: Periphery, images, mas
     if not per.calibrated:
         return per
     plan = make_plan(graph, qcfg)
-    probing = dataclasses.replace(per, adc=dataclasses.replace(per.adc, full_scale_ref="max"))
+    probing = dataclasses.replace(per, adc=dataclasses.replace(
+        per.adc, full_scale_ref="max", full_scale_per="layer"))
     quantile = per.adc.calib_quantile
+    per_slice = per.adc.full_scale_per == "slice"
+    flat = {op["name"]: op["kernel"] for op in graph.layers}
+    slices = {name: (num_slices(per.xbar, plan.wbits[k]) if per.mode == "cell" else 1)
+              if per_slice else 0 for name, k in flat.items()}
 
     @jax.jit
     def references(params, qstate, images):
         found = {}
         xr = crossbar_reader(graph, plan, probing, ideal_reads(probing, plan.wbits, masks),
                              probe=lambda name, ps: found.__setitem__(
-                                 name, read_reference(ps, quantile)))
+                                 name, read_reference(ps, quantile, slices[name])))
         fake_quant_apply(graph, params, qstate, images, qcfg, crossbar=xr)
         return found
 
     found = jax.device_get(references(params, qstate, jnp.asarray(images)))
-    return dataclasses.replace(per, references=tuple(sorted((k, float(v))
-                                                            for k, v in found.items())))
+    return dataclasses.replace(per, references=tuple(sorted(
+        (k, tuple(float(r) for r in v) if per_slice else float(v)) for k, v in found.items())))

@@ -57,6 +57,7 @@ from crimp_jax.utils.blocks import (
 
 READS = ("polarity", "differential")
 FULL_SCALE_REFS = ("max", "calibrated")
+FULL_SCALE_PER = ("layer", "slice")
 MAX_ADC_BITS = 16
 MAX_DAC_BITS = 16
 MAX_GAIN_STD = 0.5
@@ -83,6 +84,9 @@ class AdcSpec:
         the reference, in (0, 1]; 1.0 is the largest observed read (no calibration read clips).
       calib_images: 'calibrated' only: training images of the calibration pass (>= 1; a
         seeded random sample of the training split, `crimp_jax.data.calibration_sample`).
+      full_scale_per: 'layer' (one full scale for every ADC of a layer) or 'slice' (with
+        full_scale_ref='calibrated': one reference per weight slice, the calib_quantile of that
+        slice's reads, so a slice whose sums stay small gets a finer step).
       g_min_in_range: with a finite on/off ratio (variation.on_off_ratio), polarity and offset
         reads: True lets every programmed cell's G_min current reach the ADC (it takes ADC
         range: the 'max' reference grows to rows x (2^dac.bits - 1) x (L + G_min), a
@@ -103,6 +107,7 @@ class AdcSpec:
     full_scale_ref: str = "max"
     calib_quantile: float = 1.0
     calib_images: int = 128
+    full_scale_per: str = "layer"
     g_min_in_range: bool = False
     gain_std: float = 0.0
     offset_std: float = 0.0
@@ -114,6 +119,12 @@ class AdcSpec:
         check_choice("adc.full_scale_ref", self.full_scale_ref, FULL_SCALE_REFS)
         check_float("adc.calib_quantile", self.calib_quantile, 0.0, 1.0, lo_open=True)
         check_int("adc.calib_images", self.calib_images, 1)
+        check_choice("adc.full_scale_per", self.full_scale_per, FULL_SCALE_PER)
+        if self.full_scale_per == "slice" and self.full_scale_ref != "calibrated":
+            raise ConfigError("adc.full_scale_per='slice' calibrates one reference per slice: "
+                              f"set adc.full_scale_ref='calibrated' (now "
+                              f"{self.full_scale_ref!r}; the 'max' reference is the same for "
+                              "every slice)")
         check_bool("adc.g_min_in_range", self.g_min_in_range)
         check_float("adc.gain_std", self.gain_std, 0.0, MAX_GAIN_STD)
         check_float("adc.offset_std", self.offset_std, 0.0, MAX_OFFSET_STD)
@@ -170,7 +181,7 @@ class LayerPeriphery:
     offset: int  # offset-storage constant (0 for differential)
     read: str
     full_scale: float
-    calibrated_ref: float = 0.0  # the calibrated reference (level units); 0: the 'max' reference
+    calibrated_ref: object = 0.0  # calibrated reference (levels), per slice a tuple; 0: 'max'
     g_min: float = 0.0  # G_min current per programmed cell that reaches the ADC (level units)
 
     @property
@@ -194,8 +205,16 @@ class LayerPeriphery:
                                                        else self.lmax)
 
     def full_scale_levels(self) -> float:
-        """FS: adc.full_scale x the reference (calibrated, else the ideal tile's largest sum)."""
-        return self.full_scale * (self.calibrated_ref or self.max_partial_sum)
+        """FS: adc.full_scale x the reference (calibrated, else the ideal tile's largest sum);
+        with per-slice references, the largest."""
+        return max(self.slice_full_scales())
+
+    def slice_full_scales(self) -> tuple:
+        """FS per weight slice (one value repeated unless adc.full_scale_per = 'slice')."""
+        ref = self.calibrated_ref
+        if isinstance(ref, tuple):
+            return tuple(self.full_scale * r for r in ref)
+        return (self.full_scale * (ref or self.max_partial_sum),) * len(self.place_log2)
 
     @property
     def flop_multiple(self) -> int:
@@ -212,10 +231,12 @@ def layer_periphery(name, geometry, lmax, place_log2, differential, offset, in_b
     if dac.bits > in_bits:
         raise ConfigError(f"dac.bits={dac.bits}: wider than the {in_bits}-bit input of layer "
                           f"{name!r}; expected dac.bits <= {in_bits} (the activation bits)")
+    ref = (tuple(float(r) for r in calibrated_ref) if isinstance(calibrated_ref, (tuple, list))
+           else float(calibrated_ref))
     return LayerPeriphery(name, int(in_bits), bool(signed_input), dac.bits,
                           min(geometry.rows_per_tile, geometry.n_rows), geometry.n_rows, int(lmax),
                           tuple(int(p) for p in place_log2), bool(differential), int(offset),
-                          adc.read, float(adc.full_scale), float(calibrated_ref), float(g_min))
+                          adc.read, float(adc.full_scale), ref, float(g_min))
 
 
 def exact_pow2(e):
@@ -296,7 +317,8 @@ def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe, row_d
         rhs = rhs + lp.g_min * jnp.tile(prog_t, (1, 1, s * p))
     if probe is None:
         lo, hi = adc_range(adc_bits, lp.signed_adc)
-        a = adc_step_log2(lp.full_scale_levels(), adc_bits, lp.signed_adc)
+        steps = [adc_step_log2(fs, adc_bits, lp.signed_adc) for fs in lp.slice_full_scales()]
+        a = None if isinstance(lp.calibrated_ref, tuple) else steps[0]  # None: per slice
     acc_type = jnp.int32 if integer else jnp.float32
     weights = [sg * 2 ** pl for pl in lp.place_log2 for sg in sign]  # per (slice, polarity)
     base = 2 ** lp.dac_bits
@@ -315,7 +337,16 @@ def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe, row_d
             if probe is not None:
                 probe.append(ps)
             err = None if adc_error is None else (adc_error[0][i], adc_error[1][i])
-            read = ps if probe is not None else adc_read(ps, a, lo, hi, err)
+            if probe is not None:
+                read = ps
+            elif a is not None:
+                read = adc_read(ps, a, lo, hi, err)
+            else:  # per-slice full scales: each slice's reads with their own step
+                read = jnp.concatenate([adc_read(
+                    ps[..., q * c:(q + 1) * c], steps[q // len(sign)], lo, hi,
+                    None if err is None else (err[0][q * c:(q + 1) * c],
+                                              err[1][q * c:(q + 1) * c]))
+                    for q in range(len(weights))], axis=-1)
             if leak:  # the nominal G_min current, subtracted digitally after the ADC
                 read = read - jnp.tile(lp.g_min * row_dot(digit, prog_t[i, :r1 - r0], r0, r1),
                                        s * p)
@@ -375,11 +406,18 @@ def crossbar_product(x, cells, lp: LayerPeriphery, adc_bits, prog=None, probe=No
     return _unsigned_product(x, cells, lp, adc_bits, prog, probe, row_dot, adc_error)
 
 
-def read_reference(partial_sums, quantile: float):
+def read_reference(partial_sums, quantile: float, slices: int = 0):
     """The calibrated full-scale reference of one layer: the `quantile` quantile of |ps| over
-    all its ADC reads (a list of partial-sum arrays; 1.0: the largest), at least 1 level."""
-    mags = jnp.concatenate([jnp.abs(ps).reshape(-1) for ps in partial_sums])
-    ref = jnp.max(mags) if quantile >= 1.0 else jnp.quantile(mags, quantile)
+    all its ADC reads (a list of partial-sum arrays (..., S*P*C); 1.0: the largest), at least
+    1 level; with `slices` = S > 0, one reference per slice, shape (S,)."""
+    if slices:
+        mags = jnp.concatenate([jnp.abs(ps).reshape(-1, slices, ps.shape[-1] // slices)
+                                for ps in partial_sums])
+        mags = jnp.moveaxis(mags, 1, 0).reshape(slices, -1)
+    else:
+        mags = jnp.concatenate([jnp.abs(ps).reshape(-1) for ps in partial_sums])
+    ref = (jnp.max(mags, axis=-1) if quantile >= 1.0
+           else jnp.quantile(mags, quantile, axis=-1))
     return jnp.maximum(ref, 1.0)
 
 
