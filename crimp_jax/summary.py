@@ -17,7 +17,8 @@ re-parsing keys themselves. Top-level keys:
   quant             {weight_bits, act_bits, scale, per_channel} or null
   prune             pruning report (`train.analysis.prune_report`) or null
   montecarlo        {chips, sigmas, test_images, headline_sigma, variation, adc, dac, figure,
-                     adc_references: {layer: calibrated ADC reference in levels} of the
+                     adc_references: {layer: calibrated ADC reference in levels, a list
+                       per slice with adc.full_scale_per='slice'} of the
                        run's own ADCs (adc.bits > 0, full_scale_ref 'calibrated') or null
                        (an ADC sweep's are its adc_sweep.references),
                      curves: {curve: {sigma_key(sigma): accuracy statistics}},
