@@ -4,7 +4,7 @@ Blocks: `model`, `data`, `train` (float stage), `method` (which CRIMP transforms
 stage composes), `crimp` (second stage), `quant`, `prune`, `variation`, `evaluate` (Monte
 Carlo and integer deployment), `cost`, `xbar` (the one crossbar description shared by
 pruning, variation and the cost model) and its periphery, `adc` and `dac` (the crossbar-faithful
-product, `crimp_jax.xbar.periphery`). Every block is the fields of one frozen dataclass
+product, `crimp_jax.periphery`). Every block is the fields of one frozen dataclass
 (`BLOCKS`): `base_config()` is built from their defaults, so the documented defaults (the
 dataclasses' docstrings, `docs/config.md`) are the run defaults, and `parse_config` turns a
 config into a `RunSpec` of validated blocks, raising `ConfigError` (one line naming the key,
@@ -23,6 +23,7 @@ from crimp_jax.cost.model import CostSpec
 from crimp_jax.data.config import DataSpec
 from crimp_jax.evaluate.config import EvaluateSpec
 from crimp_jax.models import ModelSpec
+from crimp_jax.periphery import AdcSpec, DacSpec
 from crimp_jax.prune.config import PruneSpec
 from crimp_jax.quant.config import QuantSpec
 from crimp_jax.train.config import CrimpSpec, TrainSpec
@@ -36,7 +37,6 @@ from crimp_jax.utils.blocks import (
 from crimp_jax.variation.config import VariationSpec
 from crimp_jax.variation.knobs import KNOBS
 from crimp_jax.xbar.config import XbarSpec
-from crimp_jax.xbar.periphery import AdcSpec, DacSpec
 
 # The CRIMP ablations (docs/method.md section 5): which transforms the second stage
 # composes. 'fp' has no second stage.

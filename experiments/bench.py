@@ -177,8 +177,8 @@ def flop_multiple(graph, plan, periphery, params) -> float:
     """MACs of the crossbar-faithful datapath / MACs of plain inference, over the network:
     each layer's input passes x input cycles x slices x reads (`LayerPeriphery.flop_multiple`),
     weighted by the layer's MACs."""
+    from crimp_jax.periphery.reader import layer_input, layer_periphery_of
     from crimp_jax.utils.paths import flatten
-    from crimp_jax.variation.analog import layer_input, layer_periphery_of
 
     macs = layer_macs(graph, params, graph.input_shape)
     flat = flatten(params)
@@ -199,12 +199,12 @@ def bench_mc(run, model_name: str, batch: int, chips: int, n_images: int = 2000,
     import dataclasses
 
     from crimp_jax.evaluate import benchmark_mc_impls
-    from crimp_jax.quant import make_plan, quantize_weights_int
     from crimp_jax.evaluate.chips import (
         calibrated_periphery,
         chip_and_apply,
         reads_per_batch,
     )
+    from crimp_jax.quant import make_plan, quantize_weights_int
 
     model_f, folded, qstate, data = _random_folded(run, model_name, n_images)
     vspec = dataclasses.replace(run.variation, sigma=0.3)

@@ -9,7 +9,6 @@ stderr and exit status 2, before any data load or compile where the input allows
 
 import logging
 import re
-import sys
 from pathlib import Path
 
 from absl import app, flags

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from crimp_jax.config import parse_config
+from crimp_jax.periphery import AdcSpec, DacSpec, Periphery
+from crimp_jax.periphery.reader import crossbar_reader, ideal_reads
 from crimp_jax.quant import fake_quant_apply, init_quant_state, make_plan
 from crimp_jax.train.crimp import crimp_task, init_crimp_state
 from crimp_jax.train.loop import make_train_step
 from crimp_jax.utils.blocks import ConfigError
 from crimp_jax.utils.paths import flatten
-from crimp_jax.variation.analog import crossbar_reader, ideal_reads
 from crimp_jax.xbar import XbarSpec
-from crimp_jax.xbar.periphery import AdcSpec, DacSpec, Periphery
 from tests.conftest import tiny_config
 from tests.test_crimp_pipeline import _stage, counting_traces
 from tests.test_integer_engine import _random_folded

@@ -385,7 +385,7 @@ def test_bad_periphery_bits_are_clear_errors(kw, message):
 
 
 def test_bit_limits_match_the_periphery_config():
-    from crimp_jax.xbar.periphery import AdcSpec, DacSpec
+    from crimp_jax.periphery import AdcSpec, DacSpec
     comps = load_components()
     scale_periphery(comps, AdcSpec(bits=16).bits, DacSpec(bits=16).bits)  # the largest accepted
     scale_periphery(comps, AdcSpec().bits, DacSpec().bits)  # the config defaults

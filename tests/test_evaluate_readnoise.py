@@ -8,9 +8,9 @@ import pytest
 
 from crimp_jax.config import base_config
 from crimp_jax.evaluate import evaluate_chips
+from crimp_jax.evaluate.chips import chip_and_apply, reads_per_batch
 from crimp_jax.models import build_network, init_folded
 from crimp_jax.quant import init_quant_state, quantize_weights_int
-from crimp_jax.evaluate.chips import chip_and_apply, reads_per_batch
 from crimp_jax.xbar import xbar_spec
 
 

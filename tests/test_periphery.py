@@ -13,13 +13,7 @@ import pytest
 from crimp_jax.config import base_config, parse_config
 from crimp_jax.integer import convert, engine_apply, make_engine
 from crimp_jax.integer.engine import device_arrays
-from crimp_jax.quant import fake_quant_apply, init_quant_state, make_plan
-from crimp_jax.utils.blocks import ConfigError
-from crimp_jax.utils.paths import flatten
-from crimp_jax.variation import VariationSpec, layer_cells
-from crimp_jax.variation.analog import calibrate_periphery, crossbar_reader, ideal_reads
-from crimp_jax.xbar import XbarSpec, tile_geometry
-from crimp_jax.xbar.periphery import (
+from crimp_jax.periphery import (
     AdcSpec,
     DacSpec,
     Periphery,
@@ -28,6 +22,12 @@ from crimp_jax.xbar.periphery import (
     input_tiles,
     read_reference,
 )
+from crimp_jax.periphery.reader import calibrate_periphery, crossbar_reader, ideal_reads
+from crimp_jax.quant import fake_quant_apply, init_quant_state, make_plan
+from crimp_jax.utils.blocks import ConfigError
+from crimp_jax.utils.paths import flatten
+from crimp_jax.variation import VariationSpec, layer_cells
+from crimp_jax.xbar import XbarSpec, tile_geometry
 from tests.test_integer_engine import _random_folded, float_dtypes_in_jaxpr
 
 
@@ -111,7 +111,7 @@ def test_crossbar_product_equals_numpy_reference(setting):
     x = rng.integers(-xmax if signed else 0, xmax + 1, (m, k))
     spec = XbarSpec(rows=rows, cols=cols, bits_per_cell=bpc, differential=diff)
     per = Periphery(AdcSpec(bits=adc, full_scale=fs, read=read), DacSpec(bits=dac), spec)
-    from crimp_jax.variation.analog import layer_periphery_of
+    from crimp_jax.periphery.reader import layer_periphery_of
     lp = layer_periphery_of("layer", q.shape, per, wb, ib, signed)
     read_out = layer_cells(jnp.asarray(q, jnp.float32), None, spec, VariationSpec(), wb)
     g = tile_geometry(q.shape, spec)
@@ -140,7 +140,7 @@ def test_g_min_in_the_adc_range_takes_range_and_is_subtracted_after_the_adc(diff
     subtracted digitally; the 'max' reference grows to rows x (2^d - 1) x (L + G_min), so a
     5-bit ADC's step doubles (2^4 instead of 2^3) and costs accuracy. A differential read
     cancels it in the analog."""
-    from crimp_jax.variation.analog import layer_periphery_of
+    from crimp_jax.periphery.reader import layer_periphery_of
     rng = np.random.default_rng(5)
     q = rng.integers(-127, 128, (37, 11))
     x = rng.integers(0, 256, (6, 37))
@@ -170,8 +170,8 @@ def test_adc_offset_errors_add_their_codes_through_shift_and_add():
     storage: one read per slice) adds k x tiles x sum_cycles 4^c x sum_slices 4^s to every
     output (hand-computed below); gain 1, offset 0 changes nothing; a gain error scales the
     reads."""
-    from crimp_jax.variation.analog import layer_periphery_of
-    from crimp_jax.xbar.periphery import adc_errors
+    from crimp_jax.periphery import adc_errors
+    from crimp_jax.periphery.reader import layer_periphery_of
     rng = np.random.default_rng(3)
     q = rng.integers(-127, 128, (37, 11))
     x = rng.integers(0, 256, (6, 37))
@@ -251,7 +251,7 @@ def test_conv_tiles_as_convolutions_equal_the_product_on_explicit_patches(settin
     same numbers as the product on NumPy im2col rows in the crossbar view's order, float32
     and int32 (both engine convolution implementations)."""
     from crimp_jax.graph.arith import conv_rows_dot
-    from crimp_jax.variation.analog import layer_periphery_of
+    from crimp_jax.periphery.reader import layer_periphery_of
     kshape, strides, padding, rows, aligned, signed, diff, read, adc, fs = setting
     kh, kw, cin, cout = kshape
     rng = np.random.default_rng(cin * 10 + rows)
@@ -294,7 +294,7 @@ def test_reference_with_non_ideal_cells():
     s_, p_, t_, r_, c_ = gain.shape
     gain = gain.reshape(s_, p_, t_ * r_, c_)[:, :, :k]
     per = Periphery(AdcSpec(bits=7), DacSpec(bits=2), spec)
-    from crimp_jax.variation.analog import layer_periphery_of
+    from crimp_jax.periphery.reader import layer_periphery_of
     lp = layer_periphery_of("layer", q.shape, per, 8, 8, False)
     g = tile_geometry(q.shape, spec)
     xt = input_tiles(jnp.asarray(x, jnp.float32), g.n_row_tiles, g.rows_per_tile)
@@ -304,7 +304,7 @@ def test_reference_with_non_ideal_cells():
 
 
 def test_adc_rounds_ties_to_even_in_float_and_int():
-    from crimp_jax.xbar.periphery import adc_read
+    from crimp_jax.periphery import adc_read
     ps = jnp.asarray([0, 1, 2, 3, 4, 5, 6, 7, -1, -2, -3, -5, 100], jnp.int32)
     want = [0, 0, 2, 4, 4, 4, 6, 8, 0, -2, -4, -4, 8]  # step 2, codes clipped to [-2, 4]
     np.testing.assert_array_equal(adc_read(ps, 1, -2, 4), want)
@@ -341,7 +341,7 @@ def test_calibrated_full_scale_is_the_largest_read_of_the_calibration_images():
     images, so an ADC whose top code reaches every reference reads them all with step 1 and
     no clip: logits equal ideal ADCs bit for bit. Each reference is below the 'max' full scale
     (the worst case of an ideal tile), which would need more bits for the same step."""
-    from crimp_jax.variation.analog import layer_input, layer_periphery_of
+    from crimp_jax.periphery.reader import layer_input, layer_periphery_of
     graph, params, x, cfg, qstate, per = _calibrated_tiny(16)
     refs = dict(per.references)
     assert set(refs) == {op["name"] for op in graph.layers}
@@ -441,8 +441,8 @@ def test_lossless_adcs_equal_the_ideal_path_bit_for_bit():
 def test_adc_bits_zero_is_todays_path():
     """adc.bits = 0: Monte Carlo chips compute with effective kernels (no cells kept), the same
     logits as without a periphery."""
-    from crimp_jax.quant import quantize_weights_int
     from crimp_jax.evaluate.chips import chip_and_apply
+    from crimp_jax.quant import quantize_weights_int
 
     graph, params, x = _random_folded("tiny_cnn")
     cfg = {}
@@ -511,7 +511,7 @@ def test_differential_read_needs_a_sign_bit():
 
 
 def test_flop_multiple_counts_passes_cycles_slices_and_reads():
-    from crimp_jax.variation.analog import layer_periphery_of
+    from crimp_jax.periphery.reader import layer_periphery_of
     spec = XbarSpec()  # 128 rows, 2-bit cells, differential
     per = Periphery(AdcSpec(bits=6), DacSpec(bits=1), spec)
     lp = layer_periphery_of("l", (3, 3, 16, 16), per, 8, 8, False)  # 144 rows: 128 + 16

@@ -22,8 +22,8 @@ import json
 import os
 from typing import Mapping
 
+from crimp_jax.periphery import MAX_ADC_BITS, MAX_DAC_BITS
 from crimp_jax.utils.blocks import ConfigError, check_float, check_int
-from crimp_jax.xbar.periphery import MAX_ADC_BITS, MAX_DAC_BITS
 
 COMPONENTS_PATH = os.path.join(os.path.dirname(__file__), "components.json")
 

@@ -18,13 +18,13 @@ import jax
 
 from crimp_jax.data import calibration_sample
 from crimp_jax.evaluate.sweep import sweep_points
+from crimp_jax.periphery import Periphery
+from crimp_jax.periphery.reader import calibrate_periphery, crossbar_reader
 from crimp_jax.quant import fake_quant_apply, make_plan, quantize_weights_int
 from crimp_jax.summary import sigma_key
 from crimp_jax.variation import perturb, read_chip, variation_spec
-from crimp_jax.variation.analog import calibrate_periphery, crossbar_reader
 from crimp_jax.variation.knobs import device_at
 from crimp_jax.variation.stages import chips_identical
-from crimp_jax.xbar.periphery import Periphery
 
 log = logging.getLogger(__name__)
 _READ_STREAM = 0x7FFFFFFF  # fold_in tag of a chip's per-read (read noise) keys
@@ -46,11 +46,11 @@ def chip_and_apply(folded_model, qcfg, vcfg, spec, periphery: Periphery | None =
     device stages and the ADCs each read the names they know. apply_fn runs the
     fake-quantized model (quantized biases and activations) on that chip: with ideal ADCs
     (`periphery` None or adc.bits 0) through its effective kernels, else crossbar-faithfully
-    (`crimp_jax.variation.analog`: the chip's cells through DACs, ADCs and shift-and-add). With
+    (`crimp_jax.periphery.reader`: the chip's cells through DACs, ADCs and shift-and-add). With
     read noise (`reads_per_batch`), apply_fn(chip, images, b) reads the arrays again for batch
     b: the same write draws (from the chip key), fresh read noise from
     fold_in(fold_in(key, READ), b). A crossbar-faithful chip's ADC errors (`adc.gain_std`,
-    `adc.offset_std`) come from its key too (`variation.analog.crossbar_reader`).
+    `adc.offset_std`) come from its key too (`periphery.reader.crossbar_reader`).
     """
     vspec = variation_spec(vcfg)
     per_read = reads_per_batch(vspec)
@@ -132,7 +132,7 @@ def periphery_of(run, **changes) -> Periphery:
 def calibrated_periphery(run, folded_model, params, qstate, masks, calib_images,
                          **changes) -> Periphery:
     """`periphery_of(run, **changes)` with its ADC full scales calibrated on `calib_images`
-    (training images) when adc.full_scale_ref = 'calibrated' (`variation.analog`)."""
+    (training images) when adc.full_scale_ref = 'calibrated' (`periphery.reader`)."""
     per = periphery_of(run, **changes)
     if not per.calibrated:
         return per

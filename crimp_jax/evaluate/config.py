@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from crimp_jax.evaluate.montecarlo import DEFAULT_CHIPS, MC_IMPLS
+from crimp_jax.periphery import MAX_ADC_BITS, MAX_DAC_BITS
 from crimp_jax.utils.blocks import (
     ConfigError,
     check_bool,
@@ -14,7 +15,6 @@ from crimp_jax.utils.blocks import (
 )
 from crimp_jax.variation.config import MAX_SIGMA
 from crimp_jax.variation.knobs import KNOBS, check_values
-from crimp_jax.xbar.periphery import MAX_ADC_BITS, MAX_DAC_BITS
 
 COMPENSATION_CURVES = ("off", "on")
 
@@ -37,7 +37,7 @@ class EvaluateSpec:
       engine: convert to the integer artifact and compare the integer engine with fake-quant.
       compensation: Monte Carlo curves to run: self-compensation 'off' and/or 'on'.
       adc_bits: ADC resolutions (1..16 bits) to sweep at `periphery_sigmas`, crossbar-faithfully
-        (`crimp_jax.xbar.periphery`; the `adc` block's full scale and read, the `dac` block's
+        (`crimp_jax.periphery`; the `adc` block's full scale and read, the `dac` block's
         bits); the ideal-ADC accuracy is reported next to them. () : no ADC sweep.
       dac_bits: DAC resolutions (bits per input cycle, 1..16, at most the activation bits) to
         sweep at `periphery_sigmas` with the `adc` block's bits (which must then be > 0).

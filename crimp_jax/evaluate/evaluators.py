@@ -40,10 +40,10 @@ from crimp_jax.evaluate.plot import (
     plot_accuracy_vs_sigma,
     plot_accuracy_vs_time,
 )
+from crimp_jax.periphery import AdcSpec, DacSpec, Periphery
 from crimp_jax.quant import quantize_weights_int
 from crimp_jax.summary import curve_name, sigma_key, time_key
 from crimp_jax.variation.knobs import KNOBS, knob_key
-from crimp_jax.xbar.periphery import AdcSpec, DacSpec, Periphery
 
 log = logging.getLogger(__name__)
 

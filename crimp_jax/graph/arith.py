@@ -7,7 +7,7 @@ left shift. `conv_int` is an integer 2-D convolution with explicit padding, as i
 reshaped to a matrix) or as `lax.conv_general_dilated` on int32 ('conv', XLA:CPU only: XLA:GPU
 answers UNIMPLEMENTED for integer convolutions, seen with jax 0.11.2 on an H200).
 `conv_rows_dot` is the share of a convolution that one row tile of its crossbars computes,
-float32 or int32 (the crossbar-faithful product, `crimp_jax.xbar.periphery`).
+float32 or int32 (the crossbar-faithful product, `crimp_jax.periphery`).
 `Checker` bounds every accumulator the converter emits to a signed width.
 """
 

@@ -20,7 +20,7 @@ Each `OpDef` names how the op is
   driven     on crossbar rows (`row_dot`, crossbar ops): what a range of rows of its layer
              matrix computes from the layer input (a conv: one convolution of the input
              channels those rows hold, `graph.arith.conv_rows_dot`), which the crossbar-faithful
-             product (`crimp_jax.xbar.periphery`: DACs, per-tile ADC reads, shift-and-add) calls
+             product (`crimp_jax.periphery`: DACs, per-tile ADC reads, shift-and-add) calls
              once per row tile, in float (Monte Carlo) and in the integer engine alike.
 
 Adding an op is one `register(OpDef(...))` here and its test. The ops and their attributes:
@@ -62,7 +62,7 @@ from crimp_jax.graph.arith import (
     integral,
     rounding_shift,
 )
-from crimp_jax.xbar.periphery import (
+from crimp_jax.periphery import (
     LayerPeriphery,
     crossbar_product,
     exact_pow2,
@@ -108,7 +108,7 @@ class OpDef:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class CrossbarLayer:
-    """One layer read through its periphery (`crimp_jax.xbar.periphery.crossbar_product`):
+    """One layer read through its periphery (`crimp_jax.periphery.product.crossbar_product`):
     per-cell read-outs `cells` (slice, polarity, row_tile, xrow, col) in level units (float32,
     or int32 in the engine), programmed cells `prog` (row_tile, xrow, col), the static
     `LayerPeriphery`, the ADC bits (int, or traced in a sweep) and, in float, the exponents of

@@ -33,16 +33,16 @@ import numpy as np
 from crimp_jax.graph import ops as gops
 from crimp_jax.graph.arith import Checker, signed_width  # noqa: F401 (re-exported)
 from crimp_jax.integer.artifact import Artifact
+from crimp_jax.periphery import Periphery, adc_range, adc_step_log2
+from crimp_jax.periphery.reader import layer_input, layer_periphery_of
 from crimp_jax.quant.fake import (
     act_exponent,
     make_plan,
     quantize_biases_int,
     quantize_weights_int,
 )
-from crimp_jax.variation.analog import layer_input, layer_periphery_of
 from crimp_jax.variation.config import VariationSpec
 from crimp_jax.variation.device import layer_cells
-from crimp_jax.xbar.periphery import Periphery, adc_range, adc_step_log2
 
 MAX_ACC_BITS = 31
 MAX_SHIFT = gops.MAX_SHIFT
@@ -122,7 +122,7 @@ def convert(graph, params, qstate, qcfg, *, model_name: str = "",
     periphery: with finite ADCs (`periphery.adc.bits > 0`), every crossbar layer runs
     crossbar-faithfully in the engine (DAC cycles, per-tile ADC reads as a rounding shift and a
     clip, shift-and-add), bit-exact with `fake_quant_apply(..., crossbar=...)` on ideal cells
-    (`crimp_jax.variation.analog`); masks ({kernel path: 0/1}) say which rows are programmed."""
+    (`crimp_jax.periphery.reader`); masks ({kernel path: 0/1}) say which rows are programmed."""
     plan = make_plan(graph, qcfg)
     if plan.spec.scale_mode != "po2":
         raise ValueError(f"quant.scale_mode={plan.spec.scale_mode!r} cannot be deployed: the "

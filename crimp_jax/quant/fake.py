@@ -258,7 +258,7 @@ def fake_quant_apply(graph, params, qstate, images, qcfg, *,
     differentiable w.r.t. params and qstate). `weight_transform`: see module docstring.
 
     crossbar: optional crossbar(wq, e_x) -> {kernel path: `graph.ops.CrossbarLayer`} (e.g.
-    `crimp_jax.variation.analog.crossbar_reader`), given {path: (q, e)} and the exponent of each
+    `crimp_jax.periphery.reader.crossbar_reader`), given {path: (q, e)} and the exponent of each
     layer's input: those layers are computed crossbar-faithfully (DACs, ADCs, shift-and-add;
     evaluation only: no gradient is defined through the ADC). post: see `Graph.apply`."""
     plan = make_plan(graph, qcfg)

@@ -15,10 +15,10 @@ import numpy as np
 from crimp_jax import cost as cost_lib
 from crimp_jax import prune as prune_lib
 from crimp_jax.integer import compare_engine, convert, load_artifact, save_artifact
+from crimp_jax.periphery import Periphery
+from crimp_jax.periphery.reader import crossbar_reader, ideal_reads
 from crimp_jax.quant import make_plan, quant_spec
 from crimp_jax.utils.paths import flatten
-from crimp_jax.variation.analog import crossbar_reader, ideal_reads
-from crimp_jax.xbar.periphery import Periphery
 
 
 def integer_deploy(workdir: Path, model_name: str, folded_model, params, qstate, qcfg, test,
@@ -26,7 +26,7 @@ def integer_deploy(workdir: Path, model_name: str, folded_model, params, qstate,
     """Convert -> save -> load -> run the integer engine; compare with the fake-quant model.
 
     With finite ADCs (`periphery.adc.bits > 0`) the artifact is crossbar-faithful and is
-    compared with the fake-quantized ADC path on ideal cells (`variation.analog`)."""
+    compared with the fake-quantized ADC path on ideal cells (`periphery.reader`)."""
     faithful = periphery is not None and not periphery.adc.ideal
     if faithful:  # the engine's cells are ideal: no G_min current (adc.g_min_in_range)
         periphery = dataclasses.replace(periphery, on_off_ratio=0.0)

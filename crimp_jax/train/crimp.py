@@ -48,6 +48,7 @@ import optax
 from crimp_jax.graph import fold_params
 from crimp_jax.graph.calls import layer_calls
 from crimp_jax.graph.ops import module_kind
+from crimp_jax.periphery.reader import crossbar_reader, ideal_reads
 from crimp_jax.prune import (
     ZerorizeSchedule,
     apply_masks,
@@ -61,7 +62,6 @@ from crimp_jax.train.optim import make_optimizer
 from crimp_jax.train.state import TrainState
 from crimp_jax.utils.paths import flatten, unflatten
 from crimp_jax.variation import draw_keys, perturb
-from crimp_jax.variation.analog import crossbar_reader, ideal_reads
 from crimp_jax.variation.perturb import read_chip
 
 

@@ -3,9 +3,8 @@
 `perturb(qe, key, vcfg, spec, bits, masks)` maps quantized kernels {path: (q, e)} to the effective
 float kernels one programmed chip computes with; see `perturb.py` (keys, straight-through rule),
 `device.py` (cell layout and read-out), `stages.py` (the device model as an ordered list of
-stages: G_min, write variation, stuck-at faults, drift, compensation, read noise),
-`compensate.py` (gains), `analog.py` (a chip read crossbar-faithfully through its periphery)
-and `config.py` (the `variation` block).
+stages: G_min, write variation, stuck-at faults, drift, IR drop, compensation, read noise),
+`compensate.py` (gains), `knobs.py` (the swept knobs) and `config.py` (the `variation` block).
 """
 
 from crimp_jax.variation.compensate import column_gains, pm_mantissas, round_gain

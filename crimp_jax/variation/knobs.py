@@ -2,7 +2,7 @@
 
 A chip is programmed and read with `knobs`, a dict {name: traced float32 scalar} that travels
 unchanged through `perturb` / `read_chip` (device stages: `stages.Draw.value(name)`) and
-`variation.analog.crossbar_reader` (the ADCs). A name in the mapping overrides the config field
+`periphery.reader.crossbar_reader` (the ADCs). A name in the mapping overrides the config field
 it stands for and switches on the stages that read that field (`stages.active_stages`), so every
 point of a sweep compiles once. The side-input pattern: each consumer reads the names it knows
 and ignores the rest.

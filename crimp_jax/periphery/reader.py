@@ -3,7 +3,8 @@
 `crossbar_reader(graph, plan, periphery, reads)` returns the `crossbar(wq, e_x)` hook of
 `crimp_jax.quant.fake_quant_apply`: for every crossbar layer a `graph.ops.CrossbarLayer` of the
 cells `reads(wq)` gives ({kernel path: (values, programmed)}: one chip's cells after the
-device stages, `perturb.read_chip`, or the ideal levels, `ideal_reads`) and the layer's static `LayerPeriphery`. The integer converter
+device stages, `perturb.read_chip`, or the ideal levels, `ideal_reads`) and the layer's static
+`LayerPeriphery`. The integer converter
 builds the same `LayerPeriphery` from the same function (`layer_periphery_of`), so the
 fake-quantized ADC path and the integer engine's crossbar mode describe one datapath.
 `calibrate_periphery` measures the per-layer ADC references of adc.full_scale_ref =
@@ -18,19 +19,19 @@ import jax
 import jax.numpy as jnp
 
 from crimp_jax.graph.ops import CrossbarLayer
-from crimp_jax.quant import fake_quant_apply, make_plan
-from crimp_jax.variation.config import VariationSpec
-from crimp_jax.variation.device import layer_cells
-from crimp_jax.variation.perturb import path_id
-from crimp_jax.xbar.cells import max_level
-from crimp_jax.xbar.config import num_slices
-from crimp_jax.xbar.periphery import (
+from crimp_jax.periphery import (
     LayerPeriphery,
     Periphery,
     adc_errors,
     layer_periphery,
     read_reference,
 )
+from crimp_jax.quant import fake_quant_apply, make_plan
+from crimp_jax.variation.config import VariationSpec
+from crimp_jax.variation.device import layer_cells
+from crimp_jax.variation.perturb import path_id
+from crimp_jax.xbar.cells import max_level
+from crimp_jax.xbar.config import num_slices
 from crimp_jax.xbar.view import tile_geometry
 
 PIXEL_BITS = 8  # |uint8 pixel - integer mean| <= 255: the first layers' signed inputs
@@ -120,7 +121,7 @@ def calibrate_periphery(graph, params, qstate, qcfg, per: Periphery, images, mas
     One pass of `images` (training images) through the fake-quantized model on the ideal chip
     with ideal ADCs (`crossbar_product(..., probe=...)`): each layer's reference is the
     `adc.calib_quantile` quantile of |partial sum| over all its ADC reads (input passes,
-    cycles, row tiles, slices, polarities, columns, pixels; `xbar.periphery.read_reference`).
+    cycles, row tiles, slices, polarities, columns, pixels; `periphery.product.read_reference`).
     The references depend on the DACs and the read mode, not on the ADC bits, so one
     calibration serves an ADC-bit sweep. One compile; returns plain floats (hashable)."""
     if not per.calibrated:
