@@ -68,10 +68,11 @@ def test_a_knob_switches_on_the_stage_that_reads_its_field():
                        r"\('sigma', 'read_time', 'wire_ratio', 'sa0_rate', 'sa1_rate', "
                        r"'adc_bits'"),
     ("wire_ratio", (), r"evaluate.knob_values=\(\): expected at least one value of wire_ratio"),
-    ("wire_ratio", (0.0, 2.0), r"evaluate.knob_values entry 2.0 for knob 'wire_ratio': expected "
-                               r"a number in \[0, 1\]"),
-    ("read_time", (0.0,), r"entry 0.0 for knob 'read_time': expected a number in \(0, inf\]"),
-    ("adc_bits", (4.5,), r"entry 4.5 for knob 'adc_bits': expected an integer in \[1, 16\]"),
+    ("wire_ratio", (0.0, 2.0), r"evaluate.knob_values entry for knob 'wire_ratio'=2.0: "
+                               r"expected a finite number in \[0, 1\]"),
+    ("read_time", (0.0,), r"entry for knob 'read_time'=0.0: expected a finite number in "
+                          r"\(0, inf\]"),
+    ("adc_bits", (4.5,), r"entry for knob 'adc_bits'=4.5: expected an integer in \[1, 16\]"),
     ("", (0.1,), r"evaluate.knob_values=\(0.1,\) without evaluate.knob"),
 ])
 def test_bad_knob_sweeps_raise_one_clear_error(knob, values, match):

@@ -112,8 +112,9 @@ class CrossbarLayer:
     per-cell read-outs `cells` (slice, polarity, row_tile, xrow, col) in level units (float32,
     or int32 in the engine), programmed cells `prog` (row_tile, xrow, col), the static
     `LayerPeriphery`, the ADC bits (int, or traced in a sweep) and, in float, the exponents of
-    the weights (scalar or per column) and of the input. `probe(name, partial_sums)`: the
-    calibration pass (ideal ADCs; receives the layer's partial sums of every ADC read)."""
+    the weights (scalar or per column) and of the input. `probe(periphery, partial_sums)`: the
+    calibration pass (ideal ADCs; receives the layer's `LayerPeriphery` and the partial sums
+    of every ADC read)."""
 
     cells: object
     prog: object
@@ -186,7 +187,7 @@ def _crossbar_mvm(op, x, xl: CrossbarLayer, kernel_shape, impl: str = "im2col"):
     y = crossbar_product(x, xl.cells, xl.periphery, xl.adc_bits, xl.prog, probe=reads,
                          row_dot=rows_dot, adc_error=xl.adc_error)
     if xl.probe is not None:
-        xl.probe(xl.periphery.name, reads)
+        xl.probe(xl.periphery, reads)
     return y
 
 

@@ -85,8 +85,7 @@ class ConvertContext:
         lo, hi = adc_range(bits, lp.signed_adc)
         a = adc_step_log2(lp.full_scale_levels(), bits, lp.signed_adc)
         # |one ADC read| <= min(top code, an ideal tile's largest sum rounded up) * 2^a
-        ps_max = lp.rows * (2 ** lp.dac_bits - 1) * lp.lmax
-        per_read = min(hi << a, ps_max + ((1 << a) >> 1))
+        per_read = min(hi << a, lp.max_partial_sum + ((1 << a) >> 1))
         reads = cells.shape[2] * sum(2 ** p for p in lp.place_log2) * lp.reads_per_cycle
         worst = per_read * reads * sum(2 ** (k * lp.dac_bits) for k in range(lp.cycles))
         worst = worst * (2 if signed else 1) + lp.offset * int(np.max(v.bound)) * lp.rows \

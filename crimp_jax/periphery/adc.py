@@ -33,6 +33,7 @@ MAX_GAIN_STD = 0.5
 MAX_OFFSET_STD = 8.0
 _MAX_STEP_LOG2 = 48  # ADC steps searched up to 2^48 (far above any partial sum)
 
+
 @dataclasses.dataclass(frozen=True)
 class AdcSpec:
     """Column ADCs (the `adc` block).
@@ -132,6 +133,7 @@ def adc_spec(cfg) -> AdcSpec:
 def dac_spec(cfg) -> DacSpec:
     return parse_block(cfg, DacSpec, "dac")
 
+
 def exact_pow2(e):
     """2^e as float32 for integral e (python int or traced), exact (`jnp.exp2` is not on every
     backend)."""
@@ -178,11 +180,7 @@ def adc_read(ps, a, lo, hi, error=None):
     tie correction and a clip (integer only). Float `ps`: the same values (exact: ps is an
     integer for ideal cells, 2^a a power of two). `error`: optional (gain, offset) of each
     ADC (float only, `adc_errors`): code = clip(round(ps * gain / 2^a + offset), lo, hi)."""
-    if error is not None:
-        gain, offset = error
-        step = exact_pow2(a)
-        return jnp.clip(jnp.round(ps * gain / step + offset), lo, hi) * step
-    if jnp.issubdtype(ps.dtype, jnp.integer):
+    if error is None and jnp.issubdtype(ps.dtype, jnp.integer):
         if a == 0:
             return jnp.clip(ps, lo, hi)
         half = 1 << (a - 1)
@@ -191,4 +189,5 @@ def adc_read(ps, a, lo, hi, error=None):
         code = code - (tie & ((code & 1) == 1)).astype(code.dtype)
         return jnp.left_shift(jnp.clip(code, lo, hi), a)
     step = exact_pow2(a)
-    return jnp.clip(jnp.round(ps / step), lo, hi) * step
+    codes = ps / step if error is None else ps * error[0] / step + error[1]
+    return jnp.clip(jnp.round(codes), lo, hi) * step

@@ -130,6 +130,7 @@ def layer_periphery(name, geometry, lmax, place_log2, differential, offset, in_b
                           tuple(int(p) for p in place_log2), bool(differential), int(offset),
                           adc.read, float(adc.full_scale), ref, float(g_min))
 
+
 def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe, row_dot,
                       adc_error=None):
     """y (..., C) of unsigned integer-valued layer inputs x on cells (S, P, T, R, C); with
@@ -146,8 +147,10 @@ def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe, row_d
         rhs = rhs + lp.g_min * jnp.tile(prog_t, (1, 1, s * p))
     if probe is None:
         lo, hi = adc_range(adc_bits, lp.signed_adc)
-        steps = [adc_step_log2(fs, adc_bits, lp.signed_adc) for fs in lp.slice_full_scales()]
-        a = None if isinstance(lp.calibrated_ref, tuple) else steps[0]  # None: per slice
+        # one step for the layer, or one per slice (adc.full_scale_per = 'slice')
+        full_scales = (lp.slice_full_scales() if isinstance(lp.calibrated_ref, tuple)
+                       else (lp.full_scale_levels(),))
+        steps = [adc_step_log2(fs, adc_bits, lp.signed_adc) for fs in full_scales]
     acc_type = jnp.int32 if integer else jnp.float32
     weights = [sg * 2 ** pl for pl in lp.place_log2 for sg in sign]  # per (slice, polarity)
     base = 2 ** lp.dac_bits
@@ -163,13 +166,12 @@ def _unsigned_product(x, cells, lp: LayerPeriphery, adc_bits, prog, probe, row_d
         scale = jnp.left_shift(1, k * lp.dac_bits) if integer else exact_pow2(k * lp.dac_bits)
         for i, r0, r1 in tiles:
             ps = row_dot(digit, rhs[i, :r1 - r0], r0, r1)  # (..., S*P*C): one ADC read each
-            if probe is not None:
-                probe.append(ps)
             err = None if adc_error is None else (adc_error[0][i], adc_error[1][i])
             if probe is not None:
+                probe.append(ps)
                 read = ps
-            elif a is not None:
-                read = adc_read(ps, a, lo, hi, err)
+            elif len(steps) == 1:
+                read = adc_read(ps, steps[0], lo, hi, err)
             else:  # per-slice full scales: each slice's reads with their own step
                 read = jnp.concatenate([adc_read(
                     ps[..., q * c:(q + 1) * c], steps[q // len(sign)], lo, hi,
@@ -273,8 +275,10 @@ class Periphery:
 
     def g_min(self, lmax: int) -> float:
         """G_min in level units that reaches the ADCs: L / (r - 1) with adc.g_min_in_range and
-        a finite on/off ratio r, else 0."""
-        if not self.adc.g_min_in_range or not self.on_off_ratio:
+        a finite on/off ratio r, else 0 (also for a differential read of two polarity arrays,
+        whose analog difference cancels it)."""
+        differential_read = self.xbar.differential and self.adc.read == "differential"
+        if not self.adc.g_min_in_range or not self.on_off_ratio or differential_read:
             return 0.0
         return lmax / (self.on_off_ratio - 1.0)
 

@@ -58,9 +58,7 @@ def layer_periphery_of(name: str, kernel_shape, per: Periphery, weight_bits: int
     offset = 0 if spec.differential else 2 ** (weight_bits - 1)
     return layer_periphery(name, tile_geometry(kernel_shape, spec), lmax, place,
                            spec.differential, offset, in_bits, signed, per.adc, per.dac,
-                           per.reference(name),
-                           0.0 if spec.differential and per.adc.read == "differential"
-                           else per.g_min(lmax))  # a difference read cancels G_min
+                           per.reference(name), per.g_min(lmax))
 
 
 def ideal_reads(per: Periphery, bits, masks=None):
@@ -131,16 +129,13 @@ def calibrate_periphery(graph, params, qstate, qcfg, per: Periphery, images, mas
         per.adc, full_scale_ref="max", full_scale_per="layer"))
     quantile = per.adc.calib_quantile
     per_slice = per.adc.full_scale_per == "slice"
-    flat = {op["name"]: op["kernel"] for op in graph.layers}
-    slices = {name: (num_slices(per.xbar, plan.wbits[k]) if per.mode == "cell" else 1)
-              if per_slice else 0 for name, k in flat.items()}
 
     @jax.jit
     def references(params, qstate, images):
         found = {}
         xr = crossbar_reader(graph, plan, probing, ideal_reads(probing, plan.wbits, masks),
-                             probe=lambda name, ps: found.__setitem__(
-                                 name, read_reference(ps, quantile, slices[name])))
+                             probe=lambda lp, ps: found.__setitem__(lp.name, read_reference(
+                                 ps, quantile, len(lp.place_log2) if per_slice else 0)))
         fake_quant_apply(graph, params, qstate, images, qcfg, crossbar=xr)
         return found
 

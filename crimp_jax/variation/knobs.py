@@ -20,7 +20,7 @@ import dataclasses
 import math
 from typing import Mapping
 
-from crimp_jax.utils.blocks import ConfigError
+from crimp_jax.utils.blocks import ConfigError, check_float
 from crimp_jax.variation.config import MAX_SIGMA
 
 
@@ -73,15 +73,11 @@ def check_values(name: str, values, key: str = "evaluate.knob_values") -> tuple:
     values = tuple(values)
     if not values:
         raise ConfigError(f"{key}=(): expected at least one value of {name}")
+    entry = f"{key} entry for knob {name!r}"
     for v in values:
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
-            and (v > k.lo if k.lo_open else v >= k.lo) and v <= k.hi \
-            and (not k.integer or float(v).is_integer())
-        if not ok:
-            kind = "an integer" if k.integer else "a number"
-            lo = f"({k.lo:g}" if k.lo_open else f"[{k.lo:g}"
-            raise ConfigError(f"{key} entry {v!r} for knob {name!r}: expected {kind} in "
-                              f"{lo}, {k.hi:g}] ({k.doc})")
+        check_float(entry, v, k.lo, k.hi, lo_open=k.lo_open)
+        if k.integer and not float(v).is_integer():
+            raise ConfigError(f"{entry}={v!r}: expected an integer in [{k.lo:g}, {k.hi:g}]")
     return tuple(float(v) for v in values)
 
 
