@@ -193,8 +193,25 @@ def test_adc_offset_errors_add_their_codes_through_shift_and_add():
     np.testing.assert_array_equal(with_error(1.0, 0.0), ideal)
     np.testing.assert_array_equal(with_error(1.0, 2.0) - ideal, 2 * 3 * 85 * 85)
     assert np.mean(np.abs(with_error(1.01, 0.0) - ideal)) > 0  # reads scaled by 1%
-    g1, o1 = adc_errors(jax.random.key(0), shape, 0.1, 2.0)
+    g1, o1 = adc_errors(jax.random.key(0), 3, 4, np.arange(11), 0.1, 2.0)
     assert g1.shape == o1.shape == shape and abs(float(jnp.std(o1)) - 2.0) < 0.4
+
+
+def test_columns_that_share_an_adc_share_its_errors():
+    """column_adcs: columns fill crossbars in order and each run of adc_columns columns inside
+    one crossbar is one ADC (hand-written below); adc_errors draws one (gain, offset) per ADC,
+    row tile and array, repeated over the columns it serves."""
+    from crimp_jax.periphery import adc_errors, column_adcs
+    np.testing.assert_array_equal(column_adcs(10, 4, 2), [0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    np.testing.assert_array_equal(column_adcs(10, 5, 2), [0, 0, 1, 1, 2, 3, 3, 4, 4, 5])
+    np.testing.assert_array_equal(column_adcs(11, 8, 128), [0] * 8 + [1] * 3)  # one per xbar
+    np.testing.assert_array_equal(column_adcs(5, 8, 0), np.arange(5))  # one per column
+    gain, offset = adc_errors(jax.random.key(0), 3, 2, column_adcs(10, 5, 2), 0.1, 2.0)
+    assert gain.shape == offset.shape == (3, 2 * 10)
+    o = np.asarray(offset).reshape(3, 2, 10)
+    np.testing.assert_array_equal(o[..., 0], o[..., 1])  # one ADC: one draw
+    np.testing.assert_array_equal(o[..., 5], o[..., 6])
+    assert len(np.unique(o[..., [0, 2, 4, 5, 7, 9]])) == 3 * 2 * 6  # six ADCs, all distinct
 
 
 def test_a_chips_adc_errors_come_from_its_key():

@@ -42,7 +42,8 @@ class CostSpec(CountOptions):
     """The `cost` block: how the crossbars' periphery is organised, and the component figures.
 
     Attributes:
-      adc_columns: crossbar columns that share one ADC (ISAAC: 128, one ADC per crossbar).
+      adc_columns: crossbar columns that share one ADC (ISAAC: 128, one ADC per crossbar);
+        Monte Carlo chips draw one gain/offset error per shared ADC (adc.gain_std).
       adcs_per_shift_add: ADCs served by one shift-and-add unit (ISAAC: 8 ADCs / 4 S+A = 2).
       multiplier: unit that applies a non-power-of-two scale ('fp32' | 'int32' | 'int8').
       components: overrides of `crimp_jax/cost/components.json` figures, e.g.

@@ -123,10 +123,11 @@ def adc_draws(periphery: Periphery | None, knobs) -> bool:
 
 
 def periphery_of(run, **changes) -> Periphery:
-    """The run's periphery (`adc`, `dac`, `xbar`, cell mode, on/off ratio), with `changes` to
-    adc/dac."""
+    """The run's periphery (`adc`, `dac`, `xbar`, cell mode, on/off ratio, the columns that
+    share an ADC: `cost.adc_columns`), with `changes` to adc/dac."""
     return Periphery(changes.get("adc", run.adc), changes.get("dac", run.dac), run.xbar,
-                     run.variation.mode, on_off_ratio=run.variation.on_off_ratio)
+                     run.variation.mode, on_off_ratio=run.variation.on_off_ratio,
+                     adc_columns=run.cost.adc_columns)
 
 
 def calibrated_periphery(run, folded_model, params, qstate, masks, calib_images,

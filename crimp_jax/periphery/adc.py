@@ -14,6 +14,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from crimp_jax.utils.blocks import (
     ConfigError,
@@ -63,11 +64,12 @@ class AdcSpec:
         the input's sum over programmed rows); False (default) removes it before the ADC (an
         ideal reference current). A differential read cancels it in the analog difference.
         The integer engine models cells without G_min either way.
-      gain_std, offset_std: per-ADC conversion errors, drawn per chip (one ADC per row tile,
-        slice, polarity read and column): code = clip(round(ps * (1 + gain_std z1) / 2^a +
-        offset_std z2), lo, hi), z1, z2 ~ N(0, 1); gain relative (0..0.5), offset in LSB
-        (0..8). 0, 0 (default): ideal conversions. Analog chips only (Monte Carlo, ADC-aware
-        training); the integer engine converts ideally.
+      gain_std, offset_std: per-ADC conversion errors, drawn per chip: code =
+        clip(round(ps * (1 + gain_std z1) / 2^a + offset_std z2), lo, hi), z1, z2 ~ N(0, 1);
+        gain relative (0..0.5), offset in LSB (0..8). One ADC per row tile, slice, polarity
+        read and group of `cost.adc_columns` columns of one crossbar: the columns that share
+        an ADC share its errors (`column_adcs`). 0, 0 (default): ideal conversions. Analog
+        chips only (Monte Carlo, ADC-aware training); the integer engine converts ideally.
     """
 
     bits: int = 0
@@ -163,10 +165,27 @@ def adc_step_log2(full_scale_levels: float, bits, signed: bool):
     return jnp.sum(hi * steps < full_scale_levels).astype(jnp.float32)
 
 
-def adc_errors(key, shape, gain_std, offset_std):
-    """One chip's ADC errors (gain, offset) of `shape` (row tile, reads): gain 1 + gain_std z1,
-    offset offset_std z2 in LSB (`AdcSpec.gain_std`, `offset_std`; may be traced)."""
-    z = jax.random.normal(key, (2,) + tuple(shape), jnp.float32)
+def column_adcs(columns: int, xbar_cols: int, adc_columns: int) -> np.ndarray:
+    """The ADC of each of a layer's `columns` columns (int array, 0..n_adcs - 1): the columns
+    fill crossbars of `xbar_cols` columns in order, and inside a crossbar each run of
+    `adc_columns` columns shares one ADC (`cost.adc_columns`; ISAAC: 128, one per crossbar);
+    0: one ADC per column."""
+    c = np.arange(columns)
+    if adc_columns <= 0:
+        return c
+    per_crossbar = -(-xbar_cols // adc_columns)
+    return (c // xbar_cols) * per_crossbar + (c % xbar_cols) // min(adc_columns, xbar_cols)
+
+
+def adc_errors(key, tiles: int, arrays: int, column_adc, gain_std, offset_std):
+    """One chip's ADC errors (gain, offset), each (tiles, arrays x columns) in the order of a row
+    tile's reads (array-major; an array is one slice and polarity read): one draw per ADC (row
+    tile, array, ADC of `column_adc`, `column_adcs`), shared by the columns it serves. gain
+    1 + gain_std z1, offset offset_std z2 in LSB (`AdcSpec.gain_std`, `offset_std`; may be
+    traced)."""
+    column_adc = np.asarray(column_adc)
+    z = jax.random.normal(key, (2, tiles, arrays, int(column_adc.max()) + 1), jnp.float32)
+    z = z[..., column_adc].reshape(2, tiles, arrays * column_adc.size)
     return 1.0 + gain_std * z[0], offset_std * z[1]
 
 

@@ -272,6 +272,8 @@ class Periphery:
     mode: str = "cell"
     references: tuple = ()
     on_off_ratio: float = 0.0  # variation.on_off_ratio: the cells' G_min (adc.g_min_in_range)
+    adc_columns: int = 0  # cost.adc_columns: columns of a crossbar that share one ADC (and its
+    # gain/offset errors, `adc.column_adcs`); 0: one ADC per column
 
     def g_min(self, lmax: int) -> float:
         """G_min in level units that reaches the ADCs: L / (r - 1) with adc.g_min_in_range and

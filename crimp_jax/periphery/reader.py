@@ -23,6 +23,7 @@ from crimp_jax.periphery import (
     LayerPeriphery,
     Periphery,
     adc_errors,
+    column_adcs,
     layer_periphery,
     read_reference,
 )
@@ -84,7 +85,8 @@ def crossbar_reader(graph, plan, per: Periphery, reads, knobs=None, probe=None,
     `probe`: the calibration callback of every layer (`graph.ops.CrossbarLayer.probe`); `ste`:
     training through the product (`graph.ops.CrossbarLayer.ste`); `key`: the chip's key, from
     which its ADCs' gain and offset errors are drawn (`adc.gain_std`, `adc.offset_std`; one
-    stream per layer; None: ideal conversions)."""
+    stream per layer, one draw per ADC: `Periphery.adc_columns` columns share one; None: ideal
+    conversions)."""
     knobs = knobs or {}
     bits = knobs.get("adc_bits", per.adc.bits)
     gain_std = knobs.get("adc_gain_std", per.adc.gain_std)
@@ -104,9 +106,11 @@ def crossbar_reader(graph, plan, per: Periphery, reads, knobs=None, probe=None,
             err = None
             if errors:
                 s, p, t, _, c = values.shape
-                shape = (t, s * (1 if lp.signed_adc else p) * c)  # one ADC per read
                 err = adc_errors(jax.random.fold_in(jax.random.fold_in(key, _ADC_STREAM),
-                                                    path_id(k)), shape, gain_std, offset_std)
+                                                    path_id(k)),
+                                 t, s * (1 if lp.signed_adc else p),
+                                 column_adcs(c, per.xbar.cols, per.adc_columns),
+                                 gain_std, offset_std)
             out[k] = CrossbarLayer(values, prog, lp, bits, e, e_x[k], probe, ste, err)
         return out
 
