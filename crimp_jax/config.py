@@ -171,6 +171,11 @@ def check_run(run: RunSpec) -> None:
         raise ConfigError(f"crimp.variation_draws={c.variation_draws}: only methods that train "
                           f"with variation ('qv', 'crimp') draw chips; method={run.method!r}: "
                           "use 1")
+    if c.draws_split and run.train.batch_size % c.variation_draws:
+        raise ConfigError(f"crimp.draws_split splits the batch between crimp.variation_draws="
+                          f"{c.variation_draws} chips: train.batch_size={run.train.batch_size} "
+                          "is not a multiple of it; change either, or set "
+                          "crimp.draws_split=False")
     if c.bn_freeze_epochs > c.epochs:
         raise ConfigError(f"crimp.bn_freeze_epochs={c.bn_freeze_epochs!r}: expected <= the "
                           f"stage's {c.epochs} epochs")

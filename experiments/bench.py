@@ -153,7 +153,8 @@ def bench_crimp(run, model_name: str, batch: int, steps: int) -> dict:
             "batchnorm": run.crimp.batchnorm, "distill": run.crimp.distill_weight > 0,
             "adc_aware": run.crimp.adc_aware_epochs > 0, "adc_bits": run.adc.bits,
             "dac_bits": run.dac.bits,
-            "variation_draws": run.crimp.variation_draws, "draws_impl": draws_impl(run.crimp),
+            "variation_draws": run.crimp.variation_draws,
+            "draws_split": run.crimp.draws_split, "draws_impl": draws_impl(run.crimp),
             "plain_step_s": plain_s, "crimp_step_s": crimp_s, "crimp_over_plain": crimp_s / plain_s}
 
 

@@ -355,6 +355,35 @@ def test_variation_draws_average_loss_and_gradient_over_k_chips():
     np.testing.assert_array_equal(ev[0], ev[1])
 
 
+@pytest.mark.slow
+def test_split_draws_read_one_group_of_the_batch_per_chip():
+    """crimp.draws_split, K = 2: chip d (key fold_in(key, d)) reads images [8d, 8d + 8) of the
+    16-image batch, so the logits (16, classes) are the single-chip forwards of the two halves,
+    in batch order ('unroll' and 'vmap' alike; BatchNorm 'corrected' takes each chip's
+    statistics over its half); a batch that K does not divide is refused. ('fold_per_step'
+    folds with the whole batch's statistics before the chips, so its halves differ.)"""
+    bnc = {"crimp.batchnorm": "corrected"}
+    run1, models, fp, images, labels = _tiny_state(tiny_config(**bnc))
+    t1 = crimp_task(run1, models, 4)
+    state = init_crimp_state(run1, models, fp, images, t1.tx)
+    key = jax.random.key(7)
+
+    def fwd(task, x, k):
+        return task.forward(state.params, state.model_state, state.opt_state, x, True, k, 8)[0]
+
+    halves = [fwd(t1, images[8 * d:8 * d + 8], jax.random.fold_in(key, d)) for d in (0, 1)]
+    for impl in ("unroll", "vmap"):
+        t2 = crimp_task(parse_config(tiny_config(**bnc, **{
+            "crimp.variation_draws": 2, "crimp.draws_split": True, "crimp.draws_impl": impl})),
+            models, 4)
+        logits = fwd(t2, images, key)
+        assert logits.shape == (16, 10)
+        np.testing.assert_allclose(logits, jnp.concatenate(halves), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ConfigError, match=r"train.batch_size=16 is not a multiple"):
+        parse_config(tiny_config(**{"crimp.variation_draws": 3, "crimp.draws_split": True,
+                                    "train.batch_size": 16}))
+
+
 def test_train_step_with_variation_draws_counts_accuracy_per_image():
     run, models, fp, images, labels = _tiny_state(tiny_config(**{"crimp.variation_draws": 3}))
     task = crimp_task(run, models, 4)

@@ -108,6 +108,10 @@ class CrimpSpec(OptimSpec):
         many epochs (>= 0; 0: full sigma at once).
       variation_draws: K chips drawn per training step, loss averaged over them (>= 1; > 1 only
         for methods that train with variation).
+      draws_split: K > 1: the step's batch is split into K equal groups, each read by its own
+        chip (K chips per step at about one chip's forward cost; train.batch_size a multiple
+        of K; 'corrected' BatchNorm takes each chip's statistics over its group); False: every
+        chip reads the whole batch (K forwards).
       draws_impl: how the K draws run: 'vmap', 'unroll' (K forwards in one step) or 'auto'
         ('unroll' on CPUs, where vmap over different conv weights measured 8x slower per
         draw; 'vmap' elsewhere).
@@ -144,6 +148,7 @@ class CrimpSpec(OptimSpec):
     variation_start_epochs: float = 5.0
     variation_ramp_epochs: float = 1.0
     variation_draws: int = 1
+    draws_split: bool = False
     draws_impl: str = "auto"
     select_chips: int = 0
     select_sigma: float = 0.3
@@ -170,6 +175,7 @@ class CrimpSpec(OptimSpec):
         check_float(f"{b}.variation_start_epochs", self.variation_start_epochs, 0.0)
         check_float(f"{b}.variation_ramp_epochs", self.variation_ramp_epochs, 0.0)
         check_int(f"{b}.variation_draws", self.variation_draws, 1)
+        check_bool(f"{b}.draws_split", self.draws_split)
         check_choice(f"{b}.draws_impl", self.draws_impl, DRAWS_IMPLS)
         check_int(f"{b}.select_chips", self.select_chips, 0)
         check_float(f"{b}.select_sigma", self.select_sigma, 0.0, 2.0)

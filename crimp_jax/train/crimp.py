@@ -208,7 +208,9 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
     With `crimp.variation_draws` K > 1 a training forward draws K chips (keys fold_in(key, d),
     d < K), runs the batch through each (`vmap` over the draws, or K unrolled forwards:
     `crimp.draws_impl`) and returns logits (K, batch, classes): the loss is then the mean over
-    draws of each draw's loss. K = 1 uses `key` itself.
+    draws of each draw's loss. With `crimp.draws_split` chip d reads only images
+    [d B/K, (d + 1) B/K) of the batch and the logits are (batch, classes) in batch order. K = 1
+    uses `key` itself.
     """
     use, c = run.uses, run.crimp
     draws, impl = c.variation_draws, draws_impl(c)
@@ -235,7 +237,8 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
             bn = (bn_layers(models.folded, params["params"], model_state["batch_stats"]),
                   active)
 
-        def run_chip(transform, reads=None, chip_key=None):  # (logits, {layer: BN stats})
+        def run_chip(transform, reads=None, chip_key=None, images=images):
+            """(logits, {layer: BN stats}) of `images` through one chip."""
             rec = {}
             post = None if bn is None else corrector(bn[0], bn[1], rec)
 
@@ -263,23 +266,31 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
             masks = active_masks(masks_of(opt_state), opt_state, prune_schedule)
             sigma = training_sigma(run, step, steps_per_epoch)
 
-            def one(k):  # the forward through one chip drawn with key k
+            def one(k, x=images):  # the forward of images x through one chip (key k)
                 def reads(wq):  # the same chip, cell by cell (ADC-aware training)
                     return read_chip(wq, k, run.variation, run.xbar, plan.wbits, masks,
                                      knobs={"sigma": sigma})
 
                 return run_chip(lambda wq: perturb(wq, k, run.variation, run.xbar, plan.wbits,
                                                    masks, knobs={"sigma": sigma},
-                                                   scale_mode=plan.spec.scale_mode), reads, k)
+                                                   scale_mode=plan.spec.scale_mode), reads, k,
+                                x)
 
+            # chip d reads the whole batch, or its d-th group (crimp.draws_split)
+            groups = (images.reshape((draws, -1) + images.shape[1:])
+                      if c.draws_split and draws > 1 else None)
             if draws == 1:
                 logits, rec = one(key)
             elif impl == "vmap":
-                logits, rec = jax.vmap(one)(draw_keys(key, draws))
+                logits, rec = (jax.vmap(one)(draw_keys(key, draws)) if groups is None
+                               else jax.vmap(one)(draw_keys(key, draws), groups))
             else:
                 keys = draw_keys(key, draws)
-                logits, rec = jax.tree.map(lambda *a: jnp.stack(a),
-                                           *[one(keys[d]) for d in range(draws)])
+                logits, rec = jax.tree.map(lambda *a: jnp.stack(a), *[
+                    one(keys[d], images if groups is None else groups[d])
+                    for d in range(draws)])
+            if groups is not None:  # (K, B/K, classes) -> (B, classes), batch order
+                logits = logits.reshape((-1,) + logits.shape[2:])
         else:
             logits, rec = run_chip(None)
         if bn is not None:

@@ -10,8 +10,9 @@ epochs 72.15%, 70 73.14% (+0.99), 80 73.79% (+0.65): not yet converged by that c
 FP_EPOCHS is 80 and its 90-epoch fp_long decides; about 28 s per epoch on the 2-core CPU.
 Arguments:
 fp, fp_long, q, qp50, qp80, qv, crimp (see resnet20_proxy.py), and two more `crimp` rows:
-crimp_k2 (two chips per step, `crimp.variation_draws=2`) and crimp_bnc (BatchNorm kept at
-one convolution per layer, `crimp.batchnorm='corrected'`). Commands:
+crimp_k2 (two chips per step, `crimp.variation_draws=2`), crimp_bnc (BatchNorm kept at
+one convolution per layer, `crimp.batchnorm='corrected'`) and crimp_bnc_k4 (crimp_bnc with
+four chips per step, each reading a quarter of the batch: `crimp.draws_split`). Commands:
   python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
       --workdir=runs/resnet20_converged/fp
 """
@@ -19,7 +20,9 @@ one convolution per layer, `crimp.batchnorm='corrected'`). Commands:
 from experiments.configs import resnet20_proxy
 
 FP_EPOCHS, MORE_EPOCHS = 80, 10
-VARIANTS = {"crimp_k2": {"variation_draws": 2}, "crimp_bnc": {"batchnorm": "corrected"}}
+VARIANTS = {"crimp_k2": {"variation_draws": 2}, "crimp_bnc": {"batchnorm": "corrected"},
+            "crimp_bnc_k4": {"batchnorm": "corrected", "variation_draws": 4,
+                             "draws_split": True}}
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
 
