@@ -1,7 +1,8 @@
 """ADC-aware training (`crimp.adc_aware_epochs`): the straight-through estimator of
 `graph.ops.CrossbarLayer.ste` (the crossbar-faithful value, the plain layer's gradient) and the
-stage's step switching to it over its last epochs in one trace."""
+stage switching to a second compiled step for its last epochs (`Task.late`)."""
 
+import dataclasses
 import functools
 
 import jax
@@ -14,7 +15,7 @@ from crimp_jax.periphery import AdcSpec, DacSpec, Periphery
 from crimp_jax.periphery.reader import crossbar_reader, ideal_reads
 from crimp_jax.quant import fake_quant_apply, init_quant_state, make_plan
 from crimp_jax.train.crimp import crimp_task, init_crimp_state
-from crimp_jax.train.loop import make_train_step
+from crimp_jax.train.loop import epoch_calls, make_train_step
 from crimp_jax.utils.blocks import ConfigError
 from crimp_jax.utils.paths import flatten
 from crimp_jax.xbar import XbarSpec
@@ -56,22 +57,51 @@ def test_ste_has_the_product_value_and_the_plain_gradient():
                  g_ste, g_plain)
 
 
-def test_the_stage_switches_to_adc_aware_steps_in_one_trace():
-    """Quantization only (the cheapest stage): 3 epochs of 2 steps, the last through the ADCs."""
-    c = tiny_config(**{"method": "q", "crimp.dense_epochs": 3, "crimp.prune_epochs": 0,
-                       "crimp.finetune_epochs": 0, "crimp.adc_aware_epochs": 1.0,
-                       "adc.bits": 5, "dac.bits": 2})
-    run, models, fp, data = _stage(c, 64)
-    task, traces = counting_traces(crimp_task(run, models, 2))
+def test_the_stage_switches_to_a_second_compiled_adc_aware_step():
+    """Quantization only (the cheapest stage): 3 epochs of 2 steps, the last through the ADCs.
+    The task's forward is the plain stage's (the same logits as without ADC-aware epochs); its
+    `late` forward, from step 4 on, reads through the 5-bit ADCs; each step traces once."""
+    o = {"method": "q", "crimp.dense_epochs": 3, "crimp.prune_epochs": 0,
+         "crimp.finetune_epochs": 0, "crimp.adc_aware_epochs": 1.0, "adc.bits": 5, "dac.bits": 2}
+    run, models, fp, data = _stage(tiny_config(**o), 64)
+    task = crimp_task(run, models, 2)
+    assert task.late is not None and task.late[0] == 4
+    plain_task = crimp_task(parse_config(tiny_config(**{**o, "crimp.adc_aware_epochs": 0.0})),
+                            models, 2)
+    assert plain_task.late is None
     state = init_crimp_state(run, models, fp, data.images[:32], task.tx)
-    step = make_train_step(task, 16, 0.0, True, 1)
+    x, key = data.images[:16], jax.random.key(3)
+
+    def logits(forward):
+        return forward(state.params, state.model_state, state.opt_state, x, True, key, 0)[0]
+
+    np.testing.assert_array_equal(logits(task.forward), logits(plain_task.forward))
+    assert not np.allclose(logits(task.late[1]), logits(task.forward))  # 5 bits do round
+    early, traces = counting_traces(task)
+    late, late_traces = counting_traces(dataclasses.replace(task, forward=task.late[1]))
+    steps = {False: make_train_step(early, 16, 0.0, True, 1),
+             True: make_train_step(late, 16, 0.0, True, 1)}
     perm = jnp.arange(len(data))
     losses = []
-    for i in range(6):  # epochs of 2 steps: the last epoch (steps 4, 5) through the ADCs
-        state, m = step(state, data.images, data.labels, perm, jnp.int32(i % 2),
-                        jax.random.key(i))
-        losses.append(float(m[0]))
-    assert np.all(np.isfinite(losses)) and len(traces) == 1
+    for epoch in range(3):
+        for first, n, is_late in epoch_calls(2, 1, epoch, task.late[0]):
+            state, m = steps[is_late](state, data.images, data.labels, perm, jnp.int32(first),
+                                      jax.random.key(epoch))
+            losses.append((int(state.step), is_late, float(m[0])))
+    assert [(s, is_late) for s, is_late, _ in losses] == [
+        (1, False), (2, False), (3, False), (4, False), (5, True), (6, True)]
+    assert np.all(np.isfinite([v for *_, v in losses]))
+    assert len(traces) == 1 and len(late_traces) == 1
+
+
+def test_epoch_calls_split_the_fused_call_the_switch_falls_in():
+    """fit's calls of one epoch (first batch, steps, late), hand-written: 5 steps per epoch,
+    2 fused per call; epoch 1 starts at stage step 5, the late forward at step 8."""
+    assert epoch_calls(5, 2, 0) == [(0, 2, False), (2, 2, False), (4, 1, False)]
+    assert epoch_calls(5, 2, 1, 8) == [(0, 2, False), (2, 1, False), (3, 1, True),
+                                       (4, 1, True)]
+    assert epoch_calls(5, 2, 1, 7) == [(0, 2, False), (2, 2, True), (4, 1, True)]
+    assert epoch_calls(4, 1, 2, 0) == [(i, 1, True) for i in range(4)]
 
 
 def test_adc_aware_training_needs_finite_adcs():

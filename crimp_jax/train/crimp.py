@@ -39,6 +39,8 @@ recover steps nothing is masked.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from typing import Any
 
 import jax
@@ -211,6 +213,10 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
     draws of each draw's loss. With `crimp.draws_split` chip d reads only images
     [d B/K, (d + 1) B/K) of the batch and the logits are (batch, classes) in batch order. K = 1
     uses `key` itself.
+
+    With `crimp.adc_aware_epochs` the training forward of the stage's last epochs reads the
+    chip through the ADCs (`Task.late`: a second compiled step from the first such step on,
+    so the plain step carries none of the product's graph).
     """
     use, c = run.uses, run.crimp
     draws, impl = c.variation_draws, draws_impl(c)
@@ -219,13 +225,17 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
     if c.adc_aware_epochs > 0:
         from crimp_jax.evaluate.chips import periphery_of
         periphery = periphery or periphery_of(run)
-        adc_from = max(0.0, c.epochs - c.adc_aware_epochs) * steps_per_epoch
+        adc_from = math.ceil(max(0.0, c.epochs - c.adc_aware_epochs) * steps_per_epoch)
     tx, schedule = make_crimp_optimizer(c, steps_per_epoch)
     prune_schedule = zerorize_schedule(c, steps_per_epoch) if use["prune"] else None
     if use["prune"]:
         tx = zerorize_recover(tx, spec=run.xbar, prune=run.prune, schedule=prune_schedule)
 
-    def forward(params, model_state, opt_state, images, train, key, step):
+    def make_forward(adc: bool):
+        """The stage's forward; `adc`: training steps read the chip through the ADCs."""
+        return functools.partial(forward, adc=adc)
+
+    def forward(params, model_state, opt_state, images, train, key, step, adc=False):
         if not train:  # evaluation: the zerorized (masked) model, ideal devices
             params = deployed_params(params, opt_state)
         folded, new_ms = fold_for_step(run, models, params["params"], model_state, images,
@@ -248,7 +258,7 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
                                        crossbar=xbar)
                 return out, dict(rec)
 
-            if not train or adc_from is None:
+            if not train or not adc:
                 return fwd(None)
             if periphery.calibrated and not periphery.references:
                 raise ValueError("crimp.adc_aware_epochs with adc.full_scale_ref='calibrated' "
@@ -256,11 +266,8 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
             if reads is None:  # an ideal chip, programmed where the step's masks keep rows
                 reads = ideal_reads(periphery, plan.wbits, active_masks(
                     masks_of(opt_state), opt_state, prune_schedule))
-            xbar = crossbar_reader(models.folded, plan, periphery, reads, ste=True,
-                                   key=key if chip_key is None else chip_key)
-            if adc_from == 0:
-                return fwd(xbar)
-            return jax.lax.cond(step >= adc_from, lambda: fwd(xbar), lambda: fwd(None))
+            return fwd(crossbar_reader(models.folded, plan, periphery, reads, ste=True,
+                                       key=key if chip_key is None else chip_key))
 
         if train and use["variation"]:
             masks = active_masks(masks_of(opt_state), opt_state, prune_schedule)
@@ -307,7 +314,9 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
                                      c.distill_temperature, run.train.label_smoothing)
         return cross_entropy(out, labels, run.train.label_smoothing)
 
-    return Task("crimp", forward, tx, c.epochs, schedule, loss)
+    late = (None if adc_from is None or adc_from == 0
+            else (adc_from, make_forward(True)))
+    return Task("crimp", make_forward(adc_from == 0), tx, c.epochs, schedule, loss, late)
 
 
 def draws_impl(c) -> str:

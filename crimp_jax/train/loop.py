@@ -54,6 +54,10 @@ class Task:
       (K variation draws: (K, batch, classes)); loss and accuracy average over them.
     loss(out, labels) -> scalar: the training loss (default: cross-entropy, label smoothing
       from the `train` block).
+    late: optional (step, forward): from train step `step` of the stage on (counted from 0),
+      training runs this forward instead (evaluation keeps `forward`). `fit` compiles it as a
+      second train step, so neither step carries the other's graph (a `lax.cond` between
+      them would: its gradient zero-fills the other branch's residuals every step).
     """
 
     name: str
@@ -62,6 +66,7 @@ class Task:
     epochs: int
     schedule: Callable | None = None
     loss: Callable | None = None
+    late: tuple | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,6 +230,24 @@ def evaluate(eval_step, state: TrainState, data: DeviceData, batch_size: int, ke
     return {"accuracy": float(correct) / n, "loss": float(loss_sum) / n}
 
 
+def epoch_calls(steps_per_epoch: int, scan_steps: int, epoch: int,
+                late_step: int | None = None) -> list:
+    """The train-step calls of one epoch: (first batch, steps, late) each. Fused calls of
+    `scan_steps` steps, the remainder one step per call; a fused call that `late_step` (the
+    stage step `Task.late` starts at) falls inside runs one step per call; `late`: the call's
+    steps are at or after `late_step`."""
+    calls, rest = divmod(steps_per_epoch, scan_steps)
+    start = epoch * steps_per_epoch
+    out = []
+    for first, n in [(c * scan_steps, scan_steps) for c in range(calls)] + [
+            (calls * scan_steps + r, 1) for r in range(rest)]:
+        s0 = start + first
+        pieces = ([(first + i, 1) for i in range(n)]
+                  if late_step is not None and s0 < late_step < s0 + n else [(first, n)])
+        out += [(f, k, late_step is not None and start + f >= late_step) for f, k in pieces]
+    return out
+
+
 def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg, workdir: Path,
         writer, seed_key, stop_after_epoch: int | None = None, select: Selection | None = None):
     """Trains one stage to `task.epochs`, resuming from its checkpoints. Returns (state, info).
@@ -238,9 +261,16 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
     if steps_per_epoch < 1:
         raise ValueError(f"train.batch_size={bs} is larger than the training set ({len(train)})")
     scan_steps = max(1, min(tcfg.scan_steps, steps_per_epoch))
-    calls, rest = divmod(steps_per_epoch, scan_steps)
-    step_fn = make_train_step(task, bs, tcfg.label_smoothing, tcfg.augment, scan_steps)
-    rest_fn = make_train_step(task, bs, tcfg.label_smoothing, tcfg.augment, 1) if rest else None
+    late_step = None if task.late is None else task.late[0]
+    step_fns = {}
+
+    def step_fn(n: int, late: bool):  # compiled on first use: (steps per call, late forward)
+        if (n, late) not in step_fns:
+            t = (dataclasses.replace(task, name=f"{task.name} (late)", forward=task.late[1])
+                 if late else task)
+            step_fns[n, late] = make_train_step(t, bs, tcfg.label_smoothing, tcfg.augment, n)
+        return step_fns[n, late]
+
     eval_step = make_eval_step(task)
     data_key, step_key, eval_key = jax.random.split(seed_key, 3)
 
@@ -261,13 +291,9 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
         t0 = time.perf_counter()
         perm = epoch_permutation(data_key, len(train), epoch)
         acc = jnp.zeros(2)
-        for c in range(calls):
-            state, m = step_fn(state, train.images, train.labels, perm, jnp.int32(c * scan_steps),
-                               step_key)
-            acc = acc + m
-        for r in range(rest):
-            state, m = rest_fn(state, train.images, train.labels, perm,
-                               jnp.int32(calls * scan_steps + r), step_key)
+        for first, n, late in epoch_calls(steps_per_epoch, scan_steps, epoch, late_step):
+            state, m = step_fn(n, late)(state, train.images, train.labels, perm,
+                                        jnp.int32(first), step_key)
             acc = acc + m
         loss_sum, correct = np.asarray(acc)  # one host sync per epoch
         epoch_s = time.perf_counter() - t0
