@@ -8,8 +8,8 @@ config the run recorded, and runs the Monte Carlo evaluation (and the sweeps the
 block asks for) into DIR (default: WORKDIR/evaluate/<the overrides>): evaluation.json (the
 `montecarlo` section of a summary, with the command, the device, the date and the overrides)
 and its figures. The run's own files are not touched. Only chip and evaluation settings may
-change (blocks: variation, adc, dac, evaluate); anything that changes the trained network is
-refused in one line. Bad input ends with one `error:` line and exit status 2.
+change (blocks: variation, adc, dac, evaluate, cost); anything that changes the trained network
+is refused in one line. Bad input ends with one `error:` line and exit status 2.
 """
 
 import logging
@@ -28,7 +28,7 @@ flags.DEFINE_string("workdir", None, "The finished run's workdir.")
 flags.DEFINE_string("out", None, "Output folder (default: WORKDIR/evaluate/<overrides>).")
 
 FROM_WORKDIR = Path(__file__).resolve().parent / "configs" / "from_workdir.py"
-CHIP_BLOCKS = ("variation", "adc", "dac", "evaluate")
+CHIP_BLOCKS = ("variation", "adc", "dac", "evaluate", "cost")
 
 
 def overrides(argv) -> list:

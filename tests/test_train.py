@@ -322,7 +322,7 @@ def test_evaluate_cli_refuses_in_one_line(tmp_path):
     cases = [
         ([f"--workdir={tmp_path / 'run'}", "--config.crimp.lr=0.1"],
          r"^error: --config.crimp.lr=0.1: re-evaluation changes chip and evaluation settings "
-         r"only \(blocks variation, adc, dac, evaluate\); 'crimp' would change"),
+         r"only \(blocks variation, adc, dac, evaluate, cost\); 'crimp' would change"),
         ([f"--workdir={tmp_path}"], r"^error: --workdir=.*: no summary.json in it"),
         (["--config.adc.bits=4"], r"^error: --workdir=DIR is required"),
     ]
