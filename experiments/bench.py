@@ -122,8 +122,8 @@ def _random_folded(run, model_name: str, n: int):
 
 def bench_crimp(run, model_name: str, batch: int, steps: int) -> dict:
     """CRIMP train step (the config's BatchNorm mode, quantization, pruning, fresh variation +
-    compensation per step, K draws) over the plain float train step: same model, same batch,
-    same device, same run."""
+    compensation per step, K draws; with crimp.adc_aware_epochs > 0 the ADC-aware step) over
+    the plain float train step: same model, same batch, same device, same run."""
     import dataclasses
 
     from crimp_jax.models import build_network
@@ -138,6 +138,8 @@ def bench_crimp(run, model_name: str, batch: int, steps: int) -> dict:
         prune=dataclasses.replace(run.prune, exclude=first_and_last(build_network(model_name))))
     models, fp_state, data = _random_stage(run, model_name, batch * 4)
     task = crimp_task(run, models, 4)
+    if task.late is not None:  # crimp.adc_aware_epochs: time the stage's ADC-aware step
+        task = dataclasses.replace(task, forward=task.late[1], late=None)
     state = init_crimp_state(run, models, fp_state, data.images[:256], task.tx)
     step = make_train_step(task, batch, 0.0, True, 1)
     perm, key, holder = jnp.arange(batch * 4), jax.random.key(0), {"state": state}
