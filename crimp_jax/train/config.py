@@ -111,8 +111,7 @@ class CrimpSpec(OptimSpec):
       draws_split: K > 1: the step's batch is split into K equal groups, each read by its own
         chip (K chips per step at about one chip's forward cost; train.batch_size a multiple
         of K; 'corrected' BatchNorm takes each chip's statistics over its group, 'fold_per_step'
-        folds with the whole batch's); False: every
-        chip reads the whole batch (K forwards).
+        folds with the whole batch's); False: every chip reads the whole batch (K forwards).
       draws_impl: how the K draws run: 'vmap', 'unroll' (K forwards in one step) or 'auto'
         ('unroll' on CPUs, where vmap over different conv weights measured 8x slower per
         draw; 'vmap' elsewhere).
