@@ -7,25 +7,30 @@
 # difference from the reference table (results/periphery_cpu, quickstart_calibrated_dac1:
 # 7 bits) is the ADC-aware epochs. Cost on 2 CPU cores: 1-bit DACs make every crossbar layer
 # 64 plain matmuls, so each ADC-aware epoch is tens of minutes and the 10-chip sweep about 20.
-#   bash launch/adc_aware_quickstart.sh [RUNS] [TRAIN_BITS] [ADC_EPOCHS] [CHIPS]
-#   (defaults: runs 5 2 10)
+#   bash launch/adc_aware_quickstart.sh [RUNS] [TRAIN_BITS] [ADC_EPOCHS] [CHIPS] [FULL_SCALE_PER]
+#   (defaults: runs 5 2 10 layer; FULL_SCALE_PER=slice: one calibrated full scale per weight
+#   slice, in training and evaluation; SWEEP_BITS="(4,5,6)" sweeps fewer ADC resolutions)
 set -eu
 root=${1:-runs}
 bits=${2:-5}
 epochs=${3:-2}
 chips=${4:-10}
+per=${5:-layer}
+sweep=${SWEEP_BITS:-(4,5,6,7,8)}
 py=${PYTHON:-python}
 [ -f "$root/quickstart/summary.json" ] || \
   $py -m experiments.run --config=experiments/configs/quickstart.py --workdir="$root/quickstart"
 work="$root/quickstart_adc${bits}_e${epochs}"
+[ "$per" = layer ] || work="${work}_$per"
 mkdir -p "$work"
 $py -c "from pathlib import Path; from launch.sweep import seed_float_stage; \
 seed_float_stage(Path('$root/quickstart'), Path('$work'))"
 $py -m experiments.run --config=experiments/configs/quickstart.py --workdir="$work" \
   --config.adc.bits="$bits" --config.dac.bits=1 --config.adc.full_scale_ref=calibrated \
+  --config.adc.full_scale_per="$per" \
   --config.crimp.adc_aware_epochs="$epochs" --config.evaluate.chips="$chips" \
   "--config.evaluate.sigmas=(0.0,0.3)" "--config.evaluate.compensation=('on',)" \
-  "--config.evaluate.periphery_sigmas=(0.0,0.3)" "--config.evaluate.adc_bits=(4,5,6,7,8)"
+  "--config.evaluate.periphery_sigmas=(0.0,0.3)" "--config.evaluate.adc_bits=$sweep"
 echo "within 0.5 points of ideal ADCs (montecarlo.adc_sweep.within_0.5_points):"
 $py -c "import json; s = json.load(open('$work/summary.json')); \
 print(s['montecarlo']['adc_sweep']['within_0.5_points'])"
