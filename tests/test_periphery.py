@@ -342,6 +342,11 @@ def test_read_reference_is_the_quantile_of_the_read_magnitudes():
     assert float(read_reference(reads, 0.5)) == 3.0  # the median read
     assert float(read_reference(reads, 0.75)) == 5.0
     assert float(read_reference([jnp.zeros((3, 2))], 1.0)) == 1.0  # at least one level
+    # more reads than max_reads: a quantile below 1 from a uniform sample, the largest exact
+    many = [jnp.arange(100_000, dtype=jnp.float32).reshape(-1, 10)]
+    assert float(read_reference(many, 1.0, max_reads=1000)) == 99_999.0
+    assert abs(float(read_reference(many, 0.9, max_reads=10_000)) - 90_000) < 1_000
+    assert float(read_reference(many, 0.5, max_reads=100_000)) == 49_999.5  # all: exact
 
 
 def _calibrated_tiny(adc_bits, quantile=1.0):

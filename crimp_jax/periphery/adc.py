@@ -51,7 +51,8 @@ class AdcSpec:
         'calibrated' (per layer, the calib_quantile quantile of |partial sum| over every ADC
         read of calib_images training images on the ideal chip).
       calib_quantile: 'calibrated' only: the quantile of the observed |partial sums| taken as
-        the reference, in (0, 1]; 1.0 is the largest observed read (no calibration read clips).
+        the reference, in (0, 1]; 1.0 is the largest observed read (no calibration read clips);
+        below 1, over at most 4M reads drawn uniformly (`product.read_reference`).
       calib_images: 'calibrated' only: training images of the calibration pass (>= 1; a
         seeded random sample of the training split, `crimp_jax.data.calibration_sample`).
       full_scale_per: 'layer' (one full scale for every ADC of a layer) or 'slice' (with
