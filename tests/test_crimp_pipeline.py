@@ -320,9 +320,13 @@ def _tiny_state(c):
 @pytest.mark.slow
 def test_variation_draws_average_loss_and_gradient_over_k_chips():
     """K = 2 draws: logits are the two single-draw forwards (keys fold_in(key, d)) stacked, the
-    loss is their mean loss and the gradient their mean gradient; 'vmap' == 'unroll'."""
-    run1, models, fp, images, labels = _tiny_state(tiny_config())
-    run2 = parse_config(tiny_config(**{"crimp.variation_draws": 2}))
+    loss is their mean loss and the gradient their mean gradient; 'vmap' == 'unroll'. With
+    crimp.draws_split chip d reads only images [8d, 8d + 8). (BatchNorm 'corrected': each chip
+    corrects with its own images' statistics; 'fold_per_step' would fold the halves with the
+    whole batch's.)"""
+    bnc = {"crimp.batchnorm": "corrected"}
+    run1, models, fp, images, labels = _tiny_state(tiny_config(**bnc))
+    run2 = parse_config(tiny_config(**bnc, **{"crimp.variation_draws": 2}))
     t1, t2 = crimp_task(run1, models, 4), crimp_task(run2, models, 4)
     state = init_crimp_state(run1, models, fp, images, t1.tx)
     key = jax.random.key(7)
@@ -338,8 +342,8 @@ def test_variation_draws_average_loss_and_gradient_over_k_chips():
     assert logits2.shape == (2, 16, 10)
     np.testing.assert_allclose(logits2, jnp.stack(singles), rtol=1e-5, atol=1e-5)
     assert not np.allclose(singles[0], singles[1])  # two different chips
-    t3 = crimp_task(parse_config(tiny_config(**{"crimp.variation_draws": 2,
-                                                "crimp.draws_impl": "vmap"})), models, 4)
+    t3 = crimp_task(parse_config(tiny_config(**bnc, **{"crimp.variation_draws": 2,
+                                                       "crimp.draws_impl": "vmap"})), models, 4)
     np.testing.assert_allclose(fwd(t3, state.params, key), logits2, rtol=1e-5, atol=1e-5)
     l2, g2 = jax.jit(jax.value_and_grad(lambda p: loss(t2, p, key)))(state.params)
     g1 = jax.jit(jax.value_and_grad(lambda p, k: loss(t1, p, k)))
@@ -353,32 +357,15 @@ def test_variation_draws_average_loss_and_gradient_over_k_chips():
     # Evaluation ignores K: the deployed model on ideal devices.
     ev = [t.forward(state.params, state.model_state, state.opt_state, images, False, key, 0)[0] for t in (t1, t2)]
     np.testing.assert_array_equal(ev[0], ev[1])
-
-
-@pytest.mark.slow
-def test_split_draws_read_one_group_of_the_batch_per_chip():
-    """crimp.draws_split, K = 2: chip d (key fold_in(key, d)) reads images [8d, 8d + 8) of the
-    16-image batch, so the logits (16, classes) are the single-chip forwards of the two halves,
-    in batch order ('unroll' and 'vmap' alike; BatchNorm 'corrected' takes each chip's
-    statistics over its half); a batch that K does not divide is refused. ('fold_per_step'
-    folds with the whole batch's statistics before the chips, so its halves differ.)"""
-    bnc = {"crimp.batchnorm": "corrected"}
-    run1, models, fp, images, labels = _tiny_state(tiny_config(**bnc))
-    t1 = crimp_task(run1, models, 4)
-    state = init_crimp_state(run1, models, fp, images, t1.tx)
-    key = jax.random.key(7)
-
-    def fwd(task, x, k):
-        return task.forward(state.params, state.model_state, state.opt_state, x, True, k, 8)[0]
-
-    halves = [fwd(t1, images[8 * d:8 * d + 8], jax.random.fold_in(key, d)) for d in (0, 1)]
-    for impl in ("unroll", "vmap"):
-        t2 = crimp_task(parse_config(tiny_config(**bnc, **{
-            "crimp.variation_draws": 2, "crimp.draws_split": True, "crimp.draws_impl": impl})),
-            models, 4)
-        logits = fwd(t2, images, key)
-        assert logits.shape == (16, 10)
-        np.testing.assert_allclose(logits, jnp.concatenate(halves), rtol=1e-5, atol=1e-5)
+    # crimp.draws_split: the logits (16, classes) are the single-chip forwards of the two
+    # halves, in batch order
+    ts = crimp_task(parse_config(tiny_config(**bnc, **{"crimp.variation_draws": 2,
+                                                       "crimp.draws_split": True})), models, 4)
+    split = ts.forward(state.params, state.model_state, state.opt_state, images, True, key, 8)[0]
+    halves = [t1.forward(state.params, state.model_state, state.opt_state, images[8 * d:8 * d + 8],
+                         True, jax.random.fold_in(key, d), 8)[0] for d in (0, 1)]
+    assert split.shape == (16, 10)
+    np.testing.assert_allclose(split, jnp.concatenate(halves), rtol=1e-5, atol=1e-5)
     with pytest.raises(ConfigError, match=r"train.batch_size=16 is not a multiple"):
         parse_config(tiny_config(**{"crimp.variation_draws": 3, "crimp.draws_split": True,
                                     "train.batch_size": 16}))
