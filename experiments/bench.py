@@ -139,7 +139,7 @@ def bench_crimp(run, model_name: str, batch: int, steps: int) -> dict:
     models, fp_state, data = _random_stage(run, model_name, batch * 4)
     task = crimp_task(run, models, 4)
     if task.late is not None:  # crimp.adc_aware_epochs: time the stage's ADC-aware step
-        task = dataclasses.replace(task, forward=task.late[1], late=None)
+        task = task.late_task()
     state = init_crimp_state(run, models, fp_state, data.images[:256], task.tx)
     step = make_train_step(task, batch, 0.0, True, 1)
     perm, key, holder = jnp.arange(batch * 4), jax.random.key(0), {"state": state}

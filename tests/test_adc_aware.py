@@ -78,7 +78,7 @@ def test_the_stage_switches_to_a_second_compiled_adc_aware_step():
     np.testing.assert_array_equal(logits(task.forward), logits(plain_task.forward))
     assert not np.allclose(logits(task.late[1]), logits(task.forward))  # 5 bits do round
     early, traces = counting_traces(task)
-    late, late_traces = counting_traces(dataclasses.replace(task, forward=task.late[1]))
+    late, late_traces = counting_traces(task.late_task())
     steps = {False: make_train_step(early, 16, 0.0, True, 1),
              True: make_train_step(late, 16, 0.0, True, 1)}
     perm = jnp.arange(len(data))
@@ -108,3 +108,39 @@ def test_adc_aware_training_needs_finite_adcs():
     with pytest.raises(ConfigError, match=r"crimp.adc_aware_epochs=1.0 trains through the "
                                           r"ADCs, but adc.bits=0"):
         parse_config(tiny_config(**{"crimp.adc_aware_epochs": 1.0}))
+
+
+@pytest.mark.parametrize("scan_steps, late_step", [(1, 4), (2, 3)])
+def test_fit_runs_the_late_forward_from_its_step_on(tmp_path, scan_steps, late_step):
+    """`fit` with `Task.late`: a toy linear task whose forwards count their own steps in the
+    model state; 3 epochs of 2 steps (fused in pairs with scan_steps 2, where the switch at
+    step 3 falls inside a pair) run steps [0, late_step) plain and the rest late."""
+    import optax
+
+    from crimp_jax.train.loop import DeviceData, Task, fit
+    from crimp_jax.train.metrics import MetricWriter
+    from crimp_jax.train.state import TrainState
+
+    def forward_counting(name):
+        def forward(params, model_state, opt_state, images, train, key, step):
+            logits = images.reshape(images.shape[0], -1).astype(jnp.float32) @ params["w"]
+            if train:
+                model_state = {**model_state, name: model_state[name] + 1}
+            return logits, model_state
+        return forward
+
+    task = Task("toy", forward_counting("plain"), optax.sgd(1e-4), 3, None, None,
+                (late_step, forward_counting("late")))
+    rng = np.random.default_rng(0)
+    data = DeviceData(jnp.asarray(rng.integers(0, 256, (8, 2, 2, 3)), jnp.uint8),
+                      jnp.asarray(rng.integers(0, 10, 8), jnp.int32))
+    params = {"w": jnp.zeros((12, 10))}
+    state = TrainState(jnp.int32(0), params, {"plain": jnp.int32(0), "late": jnp.int32(0)},
+                       task.tx.init(params))
+    tcfg = dataclasses.replace(parse_config(tiny_config()).train, batch_size=4, augment=False,
+                               scan_steps=scan_steps, quiet=True)
+    state, _ = fit(task, state, data, data, tcfg, tmp_path, MetricWriter(tmp_path),
+                   jax.random.key(0))
+    assert int(state.step) == 6
+    assert int(state.model_state["plain"]) == late_step
+    assert int(state.model_state["late"]) == 6 - late_step

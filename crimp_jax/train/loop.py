@@ -68,6 +68,11 @@ class Task:
     loss: Callable | None = None
     late: tuple | None = None
 
+    def late_task(self) -> Task:
+        """The task of the steps from `late[0]` on: `late`'s forward, no further switch."""
+        return dataclasses.replace(self, name=f"{self.name} (late)", forward=self.late[1],
+                                   late=None)
+
 
 @dataclasses.dataclass(frozen=True)
 class Selection:
@@ -266,9 +271,8 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
 
     def step_fn(n: int, late: bool):  # compiled on first use: (steps per call, late forward)
         if (n, late) not in step_fns:
-            t = (dataclasses.replace(task, name=f"{task.name} (late)", forward=task.late[1])
-                 if late else task)
-            step_fns[n, late] = make_train_step(t, bs, tcfg.label_smoothing, tcfg.augment, n)
+            step_fns[n, late] = make_train_step(task.late_task() if late else task, bs,
+                                                tcfg.label_smoothing, tcfg.augment, n)
         return step_fns[n, late]
 
     eval_step = make_eval_step(task)
