@@ -10,7 +10,8 @@
 # minutes against about 30 s for a plain one, and each 10-chip sweep point at sigma 0.3 about 6.
 #   bash launch/adc_aware_quickstart.sh [RUNS] [TRAIN_BITS] [ADC_EPOCHS] [CHIPS] [FULL_SCALE_PER]
 #   (defaults: runs 5 2 10 layer; FULL_SCALE_PER=slice: one calibrated full scale per weight
-#   slice, in training and evaluation; SWEEP_BITS="(4,5,6)" sweeps fewer ADC resolutions)
+#   slice, in training and evaluation; SWEEP_BITS="(4,5,6)" sweeps fewer ADC resolutions;
+#   SIGMAS="(0.0,)" evaluates fewer sigmas, the last of them the headline)
 set -eu
 root=${1:-runs}
 bits=${2:-5}
@@ -18,6 +19,8 @@ epochs=${3:-2}
 chips=${4:-10}
 per=${5:-layer}
 sweep=${SWEEP_BITS:-(4,5,6,7,8)}
+sigmas=${SIGMAS:-(0.0,0.3)}
+headline=$(echo "$sigmas" | tr -d "( )" | sed "s/,$//" | awk -F, "{print \$NF}")
 py=${PYTHON:-python}
 [ -f "$root/quickstart/summary.json" ] || \
   $py -m experiments.run --config=experiments/configs/quickstart.py --workdir="$root/quickstart"
@@ -30,8 +33,9 @@ $py -m experiments.run --config=experiments/configs/quickstart.py --workdir="$wo
   --config.adc.bits="$bits" --config.dac.bits=1 --config.adc.full_scale_ref=calibrated \
   --config.adc.full_scale_per="$per" \
   --config.crimp.adc_aware_epochs="$epochs" --config.evaluate.chips="$chips" \
-  "--config.evaluate.sigmas=(0.0,0.3)" "--config.evaluate.compensation=('on',)" \
-  "--config.evaluate.periphery_sigmas=(0.0,0.3)" "--config.evaluate.adc_bits=$sweep"
+  "--config.evaluate.sigmas=$sigmas" --config.evaluate.headline_sigma="$headline" \
+  "--config.evaluate.compensation=('on',)" \
+  "--config.evaluate.periphery_sigmas=$sigmas" "--config.evaluate.adc_bits=$sweep"
 echo "within 0.5 points of ideal ADCs (montecarlo.adc_sweep.within_0.5_points):"
 $py -c "import json; s = json.load(open('$work/summary.json')); \
 print(s['montecarlo']['adc_sweep']['within_0.5_points'])"

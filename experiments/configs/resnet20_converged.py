@@ -6,13 +6,17 @@ rows, second stage, Monte Carlo and seeds as `resnet20_proxy.py`; only the float
 longer: `fp` trains FP_EPOCHS epochs (one cosine schedule), `fp_long` FP_EPOCHS + 10 (a fresh
 cosine schedule of that length). The float model counts as converged when `fp_long` adds less
 than 0.5 points over `fp`. Measured (results/resnet20_converged/README.md, the curves): 60
-epochs 72.15%, 70 73.14% (+0.99), 80 73.79% (+0.65): not yet converged by that criterion, so
-FP_EPOCHS is 80 and its 90-epoch fp_long decides; about 28 s per epoch on the 2-core CPU.
+epochs 72.15%, 70 73.14% (+0.99), 80 73.79% (+0.65), 90 73.72% (-0.07): the 80-epoch model
+has converged, so FP_EPOCHS is 80; about 22-28 s per epoch on the 2-core CPU.
 Arguments:
 fp, fp_long, q, qp50, qp80, qv, crimp (see resnet20_proxy.py), and two more `crimp` rows:
 crimp_k2 (two chips per step, `crimp.variation_draws=2`), crimp_bnc (BatchNorm kept at
 one convolution per layer, `crimp.batchnorm='corrected'`) and crimp_bnc_k4 (crimp_bnc with
-four chips per step, each reading a quarter of the batch: `crimp.draws_split`). Commands:
+four chips per step, each reading a quarter of the batch: `crimp.draws_split`), and the
+levers of issue 22 item 3: crimp_bnc_v1 (crimp_bnc with variation-aware training from the end
+of the dense epoch instead of the end of pruning, `crimp.variation_start_epochs=1`: 8 epochs
+at full sigma instead of 4, at no extra step cost) and qp80_r6 (qp80 with its sparsity ramp
+over 6 of the 10 epochs instead of 4). Commands:
   python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
       --workdir=runs/resnet20_converged/fp
 """
@@ -22,14 +26,18 @@ from experiments.configs import resnet20_proxy
 FP_EPOCHS, MORE_EPOCHS = 80, 10
 VARIANTS = {"crimp_k2": {"variation_draws": 2}, "crimp_bnc": {"batchnorm": "corrected"},
             "crimp_bnc_k4": {"batchnorm": "corrected", "variation_draws": 4,
-                             "draws_split": True}}
+                             "draws_split": True},
+            "crimp_bnc_v1": {"batchnorm": "corrected", "variation_start_epochs": 1.0},
+            "qp80_r6": {"prune_epochs": 6, "ramp_epochs": 6, "finetune_epochs": 3,
+                        "hold_epochs": 6.0}}
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
 
 def get_config(arg: str = "crimp"):
     if arg not in ARGS:
         raise ValueError(f"resnet20_converged config argument {arg!r}: expected one of {ARGS}")
-    c = resnet20_proxy.get_config("crimp" if arg in VARIANTS else arg)
+    base = "qp80" if arg.startswith("qp80") else "crimp" if arg in VARIANTS else arg
+    c = resnet20_proxy.get_config(base)
     c.unlock()
     c.train.epochs = FP_EPOCHS + (MORE_EPOCHS if arg == "fp_long" else 0)
     for key, value in VARIANTS.get(arg, {}).items():
