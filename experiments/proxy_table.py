@@ -75,7 +75,8 @@ def markdown(table: list, ref: dict) -> str:
         f"reference `fp_long` {100 * ref['fp_long_accuracy']:.2f}% ({ref['fp_long_epochs']} "
         f"epochs: float + second-stage epochs). Accuracies on the whole {n:,}-image test set "
         f"(one binomial std: {noise_points(ref['fp_long_accuracy'], n):.2f} points); drops in "
-        "points against `fp_long`. Monte Carlo: mean +/- std (min) over the chips, "
+        "points against `fp_long` and against the shared float model `fp`. Monte Carlo: mean "
+        "+/- std (min) over the chips, "
         "compensation off / on.\n",
         "| run | method | target sparsity | accuracy | drop vs fp_long | drop vs fp | crossbars "
         "| MC sigma 0 | MC sigma 0.3 off | MC sigma 0.3 on | MC sigma 0.5 off | MC sigma 0.5 on |",

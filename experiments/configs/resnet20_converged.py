@@ -15,13 +15,14 @@ one convolution per layer, `crimp.batchnorm='corrected'`) and crimp_bnc_k4 (crim
 four chips per step, each reading a quarter of the batch: `crimp.draws_split`), and the
 levers of issue 22 item 3: crimp_bnc_v1 (crimp_bnc with variation-aware training from the end
 of the dense epoch instead of the end of pruning, `crimp.variation_start_epochs=1`: 8 epochs
-at full sigma instead of 4, at no extra step cost) and qp80_r6 (qp80 with its sparsity ramp
-over 6 of the 10 epochs instead of 4). Commands:
+at full sigma instead of 4, at no extra step cost), qp80_r6 (qp80 with its sparsity ramp
+over 6 of the 10 epochs instead of 4) and crimp_bnc_s20 (crimp_bnc with a 20-epoch second
+stage, `stage_recipe(c, 20)`: 1 dense, 8 prune, 11 fine-tune epochs). Commands:
   python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
       --workdir=runs/resnet20_converged/fp
 """
 
-from experiments.configs import resnet20_proxy
+from experiments.configs import crimp_common, resnet20_proxy
 
 FP_EPOCHS, MORE_EPOCHS = 80, 10
 VARIANTS = {"crimp_k2": {"variation_draws": 2}, "crimp_bnc": {"batchnorm": "corrected"},
@@ -29,7 +30,9 @@ VARIANTS = {"crimp_k2": {"variation_draws": 2}, "crimp_bnc": {"batchnorm": "corr
                              "draws_split": True},
             "crimp_bnc_v1": {"batchnorm": "corrected", "variation_start_epochs": 1.0},
             "qp80_r6": {"prune_epochs": 6, "ramp_epochs": 6, "finetune_epochs": 3,
-                        "hold_epochs": 6.0}}
+                        "hold_epochs": 6.0},
+            "crimp_bnc_s20": {"batchnorm": "corrected"}}
+STAGES = {"crimp_bnc_s20": 20}  # variants with another second-stage length (stage_recipe)
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
 
@@ -40,6 +43,8 @@ def get_config(arg: str = "crimp"):
     c = resnet20_proxy.get_config(base)
     c.unlock()
     c.train.epochs = FP_EPOCHS + (MORE_EPOCHS if arg == "fp_long" else 0)
+    if arg in STAGES:
+        crimp_common.stage_recipe(c, STAGES[arg])
     for key, value in VARIANTS.get(arg, {}).items():
         c.crimp[key] = value
     c.lock()
