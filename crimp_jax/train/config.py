@@ -137,7 +137,7 @@ class CrimpSpec(OptimSpec):
     finetune_epochs: int = 5
     ramp_epochs: int = 4
     prune_schedule: str = "zerorize_recover"
-    batchnorm: str = "fold_per_step"
+    batchnorm: str = "corrected"
     bn_freeze_epochs: float = 0.0
     adc_aware_epochs: float = 0.0
     bn_momentum: float = 0.9

@@ -94,7 +94,8 @@ def stage_recipe(c, epochs: int, rewind: float = 1.0, dense: int = 1, prune_shar
     `crimp.prune_schedule`), the rest a fixed-mask fine-tune; the learning rate rewound to `rewind` x the float stage's peak
     after a one-epoch warm-up and held there until the ramp ends; variation-aware training
     ('qv', 'crimp') ramps sigma in over one epoch after it. BatchNorm stays
-    (`crimp.batchnorm='fold_per_step'`), no distillation: the block's defaults."""
+    (`crimp.batchnorm='corrected'`, one convolution per layer), no distillation: the block's
+    defaults."""
     prune = max(1, round(prune_share * epochs))
     c.crimp.dense_epochs, c.crimp.prune_epochs = dense, prune
     c.crimp.finetune_epochs = max(0, epochs - dense - prune)
