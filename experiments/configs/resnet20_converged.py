@@ -9,7 +9,8 @@ than 0.5 points over `fp`. Measured (results/resnet20_converged/README.md, the c
 epochs 72.15%, 70 73.14% (+0.99), 80 73.79% (+0.65), 90 73.72% (-0.07): the 80-epoch model
 has converged, so FP_EPOCHS is 80; about 22-28 s per epoch on the 2-core CPU.
 Arguments:
-fp, fp_long, q, qp50, qp80, qv, crimp (see resnet20_proxy.py), and two more `crimp` rows:
+fp, fp_long, q, qp50, qp80, qv, crimp (see resnet20_proxy.py; BatchNorm 'fold_per_step', as
+there), and more `crimp` rows:
 crimp_k2 (two chips per step, `crimp.variation_draws=2`), crimp_bnc (BatchNorm kept at
 one convolution per layer, `crimp.batchnorm='corrected'`) and crimp_bnc_k4 (crimp_bnc with
 four chips per step, each reading a quarter of the batch: `crimp.draws_split`), and the

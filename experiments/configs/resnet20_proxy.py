@@ -11,11 +11,12 @@ float reference `fp_long` is trained for the same total epochs as float + second
   qv        q + variation-aware training at sigma 0.3
   crimp     50% pruning + variation-aware training at sigma 0.3 with self-compensation
 
-BatchNorm: `crimp.batchnorm='fold_per_step'` (the block's default when these rows were measured;
-`resnet20_converged.py`'s crimp_bnc rows measure 'corrected', today's default). Monte Carlo: 20 chips per sigma in (0, 0.3, 0.5), compensation off and on, on a class-balanced
-2,000-image test subset; the integer engine's accuracy is on the whole test set. Seeds: data 0,
-training 0, chips 1234. The whole benchmark: `bash launch/accuracy_proxy.sh` (results in
-results/resnet20_proxy/, with the measured runtime).
+BatchNorm: `crimp.batchnorm='fold_per_step'`, the block's default when these rows were
+measured (`resnet20_converged.py`'s crimp_bnc rows measure 'corrected', the default since
+2026-12-07). Monte Carlo: 20 chips per sigma in (0, 0.3, 0.5), compensation off and on, on a
+class-balanced 2,000-image test subset; the integer engine's accuracy is on the whole test
+set. Seeds: data 0, training 0, chips 1234. The whole benchmark: `bash
+launch/accuracy_proxy.sh` (results in results/resnet20_proxy/, with the measured runtime).
 """
 
 from crimp_jax.config import lock
@@ -38,7 +39,7 @@ def get_config(arg: str = "crimp"):
     c.train.eval_every = 5
     c.train.quiet = True
     crimp_common.stage_recipe(c, STAGE_EPOCHS)
-    c.crimp.batchnorm = "fold_per_step"  # what every recorded row ran (the default until 2026-12-07)
+    c.crimp.batchnorm = "fold_per_step"  # what every recorded row ran (default until 2026-12-07)
     c.evaluate.chips = 20
     c.evaluate.sigmas = (0.0, 0.3, 0.5)
     c.evaluate.test_per_class = 200
