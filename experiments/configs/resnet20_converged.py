@@ -26,27 +26,29 @@ stage, `stage_recipe(c, 20)`: 1 dense, 8 prune, 11 fine-tune epochs). Commands:
 from experiments.configs import crimp_common, resnet20_proxy
 
 FP_EPOCHS, MORE_EPOCHS = 80, 10
-VARIANTS = {"crimp_k2": {"variation_draws": 2}, "crimp_bnc": {"batchnorm": "corrected"},
-            "crimp_bnc_k4": {"batchnorm": "corrected", "variation_draws": 4,
-                             "draws_split": True},
-            "crimp_bnc_v1": {"batchnorm": "corrected", "variation_start_epochs": 1.0},
-            "qp80_r6": {"prune_epochs": 6, "ramp_epochs": 6, "finetune_epochs": 3,
-                        "hold_epochs": 6.0},
-            "crimp_bnc_s20": {"batchnorm": "corrected"}}
-STAGES = {"crimp_bnc_s20": 20}  # variants with another second-stage length (stage_recipe)
+BNC = {"batchnorm": "corrected"}
+# name: (the resnet20_proxy row it changes, second-stage epochs (None: that row's), the
+# crimp block's overrides)
+VARIANTS = {"crimp_k2": ("crimp", None, {"variation_draws": 2}),
+            "crimp_bnc": ("crimp", None, BNC),
+            "crimp_bnc_k4": ("crimp", None, {**BNC, "variation_draws": 4, "draws_split": True}),
+            "crimp_bnc_v1": ("crimp", None, {**BNC, "variation_start_epochs": 1.0}),
+            "qp80_r6": ("qp80", None, {"prune_epochs": 6, "ramp_epochs": 6,
+                                       "finetune_epochs": 3, "hold_epochs": 6.0}),
+            "crimp_bnc_s20": ("crimp", 20, BNC)}
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
 
 def get_config(arg: str = "crimp"):
     if arg not in ARGS:
         raise ValueError(f"resnet20_converged config argument {arg!r}: expected one of {ARGS}")
-    base = "qp80" if arg.startswith("qp80") else "crimp" if arg in VARIANTS else arg
+    base, stage_epochs, overrides = VARIANTS.get(arg, (arg, None, {}))
     c = resnet20_proxy.get_config(base)
     c.unlock()
     c.train.epochs = FP_EPOCHS + (MORE_EPOCHS if arg == "fp_long" else 0)
-    if arg in STAGES:
-        crimp_common.stage_recipe(c, STAGES[arg])
-    for key, value in VARIANTS.get(arg, {}).items():
+    if stage_epochs is not None:
+        crimp_common.stage_recipe(c, stage_epochs)
+    for key, value in overrides.items():
         c.crimp[key] = value
     c.lock()
     return c
