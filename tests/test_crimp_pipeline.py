@@ -358,14 +358,16 @@ def test_variation_draws_average_loss_and_gradient_over_k_chips():
     ev = [t.forward(state.params, state.model_state, state.opt_state, images, False, key, 0)[0] for t in (t1, t2)]
     np.testing.assert_array_equal(ev[0], ev[1])
     # crimp.draws_split: the logits (16, classes) are the single-chip forwards of the two
-    # halves, in batch order
-    ts = crimp_task(parse_config(tiny_config(**bnc, **{"crimp.variation_draws": 2,
-                                                       "crimp.draws_split": True})), models, 4)
-    split = ts.forward(state.params, state.model_state, state.opt_state, images, True, key, 8)[0]
+    # halves, in batch order, 'unroll' and 'vmap' alike
     halves = [t1.forward(state.params, state.model_state, state.opt_state, images[8 * d:8 * d + 8],
                          True, jax.random.fold_in(key, d), 8)[0] for d in (0, 1)]
-    assert split.shape == (16, 10)
-    np.testing.assert_allclose(split, jnp.concatenate(halves), rtol=1e-5, atol=1e-5)
+    for impl in ("unroll", "vmap"):
+        ts = crimp_task(parse_config(tiny_config(**bnc, **{
+            "crimp.variation_draws": 2, "crimp.draws_split": True, "crimp.draws_impl": impl})),
+            models, 4)
+        split = fwd(ts, state.params, key)
+        assert split.shape == (16, 10)
+        np.testing.assert_allclose(split, jnp.concatenate(halves), rtol=1e-5, atol=1e-5)
     with pytest.raises(ConfigError, match=r"train.batch_size=16 is not a multiple"):
         parse_config(tiny_config(**{"crimp.variation_draws": 3, "crimp.draws_split": True,
                                     "train.batch_size": 16}))
