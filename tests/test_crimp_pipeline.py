@@ -123,51 +123,37 @@ def _last_checkpoint(workdir):
 
 
 @pytest.mark.slow
-def test_resume_mid_stage_equals_uninterrupted(tmp_path):
-    """BatchNorm folded, cut inside the zerorize-recover alternation. (BatchNorm kept, whose
-    state adds the running statistics, is resumed in the model-selection test below.)"""
-    over = {"crimp.prune_epochs": 3, "evaluate.chips": 0, "evaluate.engine": False,
-            "crimp.batchnorm": "folded", "crimp.optimizer": "sgd", "crimp.lr": 0.01}
-    full = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "full")
-    # Stop after float epoch 1 + the first (zerorize) CRIMP epoch, then resume.
-    cut = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "cut", stop_after_epoch=2)
-    assert cut == {"interrupted": True, "stage": "crimp"}
-    resumed = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "cut")
-    assert resumed["test_accuracy"] == full["test_accuracy"]
-    assert resumed["prune"]["sparsity"] == full["prune"]["sparsity"]
-    (sa, a), (sb, b) = _last_checkpoint(tmp_path / "full"), _last_checkpoint(tmp_path / "cut")
-    assert sa == sb == 3 * 4
-    jax.tree.map(np.testing.assert_array_equal, a, b)  # params, thresholds, masks, momentum
-
-
-@pytest.mark.slow
 def test_model_selection_deploys_the_best_validation_epoch_and_resumes(tmp_path):
-    """crimp.select_chips: every fixed-mask epoch is scored on 2 chips over 50 held-out
-    training images; the deployed model is the best epoch's (its test accuracy is the one that
-    epoch logged), and a resumed stage makes the same selection. BatchNorm kept ('corrected',
-    one convolution per layer): the resumed stage's last checkpoint equals the uninterrupted
-    one's, running statistics included."""
-    over = {"crimp.batchnorm": "corrected", "crimp.prune_epochs": 1, "crimp.finetune_epochs": 3, "crimp.select_chips": 2,
-            "data.val_per_class": 5, "train.eval_every": 1, "evaluate.chips": 0,
-            "evaluate.engine": False, "crimp.lr": 0.05}
+    """crimp.select_chips: every epoch with the final masks is scored on 2 chips over 50
+    held-out training images; the deployed model is the best epoch's (its test accuracy is the
+    one that epoch logged). Preempted twice, inside the zerorize-recover alternation (before
+    any score) and after two scored epochs, the resumed stage makes the same selection, and
+    its last checkpoint equals the uninterrupted one's: params, thresholds, masks, momentum and
+    BatchNorm's running statistics ('corrected', one convolution per layer)."""
+    over = {"crimp.batchnorm": "corrected", "crimp.prune_epochs": 2, "crimp.finetune_epochs": 2,
+            "crimp.select_chips": 2, "data.val_per_class": 5, "train.eval_every": 1,
+            "evaluate.chips": 0, "evaluate.engine": False, "crimp.lr": 0.05}
     full = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "full")
     sel = full["selection"]
-    assert [s["epoch"] for s in sel["scores"]] == [1, 2, 3, 4]
+    assert [s["epoch"] for s in sel["scores"]] == [2, 3, 4]  # the masks are final after 2
     assert sel["val_images"] == 50 and sel["chips"] == 2 and sel["sigma"] == 0.3
     means = [s["mean"] for s in sel["scores"]]
-    assert sel["chosen_epoch"] == 1 + means.index(max(means))  # the first of equal scores
+    assert sel["chosen_epoch"] == 2 + means.index(max(means))  # the first of equal scores
     logged = [json.loads(ln) for ln in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     crimp_epochs = {r["epoch"]: r for r in logged if r["stage"] == "crimp"}
-    assert [crimp_epochs[e]["select_accuracy"] for e in (1, 2, 3, 4)] == means
+    assert [crimp_epochs[e]["select_accuracy"] for e in (2, 3, 4)] == means
     assert full["test_accuracy"] == crimp_epochs[sel["chosen_epoch"]]["test_accuracy"]
-    # Preempted after the float epoch and two CRIMP epochs, then resumed: the same selection.
-    cut = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "cut", stop_after_epoch=3)
-    assert cut == {"interrupted": True, "stage": "crimp"}
-    resumed = pipeline.train_and_evaluate(tiny_config(**over), tmp_path / "cut")
+    # Cut after the float epoch and the first CRIMP epoch (a recover epoch: R Z), resumed and
+    # cut again after CRIMP epoch 3 (epochs 2 and 3 scored), resumed to the end.
+    cut = tmp_path / "cut"
+    for stop in (2, 4):
+        assert pipeline.train_and_evaluate(tiny_config(**over), cut, stop_after_epoch=stop) == {
+            "interrupted": True, "stage": "crimp"}
+    resumed = pipeline.train_and_evaluate(tiny_config(**over), cut)
     assert resumed["selection"] == sel and resumed["test_accuracy"] == full["test_accuracy"]
-    (sa, a), (sb, b) = _last_checkpoint(tmp_path / "full"), _last_checkpoint(tmp_path / "cut")
+    assert resumed["prune"]["sparsity"] == full["prune"]["sparsity"]
+    (sa, a), (sb, b) = _last_checkpoint(tmp_path / "full"), _last_checkpoint(cut)
     assert sa == sb == 4 * 4
-    # params, thresholds, masks, momentum and the running statistics
     assert jax.tree.leaves(a["model_state"])
     jax.tree.map(np.testing.assert_array_equal, a, b)
 
@@ -246,9 +232,10 @@ def test_training_chip_equals_the_monte_carlo_chip():
                     **kw)
 
     crimp_mod.fake_quant_apply = spy
-    try:
-        task.forward(state.params, state.model_state, state.opt_state, data.images[:4], True,
-                     key, state.step)
+    try:  # one compiled forward (op by op, each primitive would compile on its own)
+        seen["train"] = jax.jit(lambda s: [task.forward(
+            s.params, s.model_state, s.opt_state, data.images[:4], True, key, s.step),
+            seen["train"]][1])(state)
     finally:
         crimp_mod.fake_quant_apply = real
     p, qs = crimp_mod.deployed_folded(run, models, state), state.params["quant"]
@@ -256,7 +243,7 @@ def test_training_chip_equals_the_monte_carlo_chip():
     from crimp_jax.quant import quantize_weights_int
     qe = quantize_weights_int(models.folded, p, qs, run.quant)
     chip, _ = chips.chip_and_apply(models.folded, run.quant, run.variation, run.xbar)
-    mc = chip(key, p, qs, qe, masks, jnp.float32(run.variation.sigma))["k"]
+    mc = jax.jit(chip)(key, p, qs, qe, masks, jnp.float32(run.variation.sigma))["k"]
     bits = analysis.kernel_bits(models.folded, run.quant)
     assert bits["conv1/conv/kernel"] == 4 and bits["conv2/conv/kernel"] == 8
     assert set(seen["train"]) == set(mc)
@@ -330,8 +317,9 @@ def test_variation_draws_average_loss_and_gradient_over_k_chips():
     t1, t2 = crimp_task(run1, models, 4), crimp_task(run2, models, 4)
     state = init_crimp_state(run1, models, fp, images, t1.tx)
     key = jax.random.key(7)
-    fwd = jax.jit(lambda task, p, k: task.forward(p, state.model_state, state.opt_state, images, True, k, 8)[0],
-                  static_argnums=0)
+    run = jax.jit(lambda task, p, x, train, k, n: task.forward(
+        p, state.model_state, state.opt_state, x, train, k, n)[0], static_argnums=(0, 3, 5))
+    fwd = lambda task, p, k: run(task, p, images, True, k, 8)  # noqa: E731
 
     def loss(task, params, k):
         return cross_entropy(task.forward(params, state.model_state, state.opt_state, images, True, k, 8)[0],
@@ -355,12 +343,12 @@ def test_variation_draws_average_loss_and_gradient_over_k_chips():
     # K = 1 keeps the single-draw path: the key itself, not fold_in(key, 0).
     assert fwd(t1, state.params, key).shape == (16, 10)
     # Evaluation ignores K: the deployed model on ideal devices.
-    ev = [t.forward(state.params, state.model_state, state.opt_state, images, False, key, 0)[0] for t in (t1, t2)]
+    ev = [run(t, state.params, images, False, key, 0) for t in (t1, t2)]
     np.testing.assert_array_equal(ev[0], ev[1])
     # crimp.draws_split: the logits (16, classes) are the single-chip forwards of the two
     # halves, in batch order, 'unroll' and 'vmap' alike
-    halves = [t1.forward(state.params, state.model_state, state.opt_state, images[8 * d:8 * d + 8],
-                         True, jax.random.fold_in(key, d), 8)[0] for d in (0, 1)]
+    halves = [run(t1, state.params, images[8 * d:8 * d + 8], True, jax.random.fold_in(key, d), 8)
+              for d in (0, 1)]
     for impl in ("unroll", "vmap"):
         ts = crimp_task(parse_config(tiny_config(**bnc, **{
             "crimp.variation_draws": 2, "crimp.draws_split": True, "crimp.draws_impl": impl})),
