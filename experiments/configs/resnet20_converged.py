@@ -18,7 +18,10 @@ levers of issue 22 item 3: crimp_bnc_v1 (crimp_bnc with variation-aware training
 of the dense epoch instead of the end of pruning, `crimp.variation_start_epochs=1`: 8 epochs
 at full sigma instead of 4, at no extra step cost), qp80_r6 (qp80 with its sparsity ramp
 over 6 of the 10 epochs instead of 4) and crimp_bnc_s20 (crimp_bnc with a 20-epoch second
-stage, `stage_recipe(c, 20)`: 1 dense, 8 prune, 11 fine-tune epochs). Commands:
+stage, `stage_recipe(c, 20)`: 1 dense, 8 prune, 11 fine-tune epochs); with the same 20-epoch
+stage and `corrected` BatchNorm: qp50_s20 and qp80_s20 (the pruned rows without variation,
+the fair reference for crimp_bnc_s20) and crimp_bnc_s20_t4 (crimp_bnc_s20 trained at sigma
+0.4, evaluated at the same sigmas). Commands:
   python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
       --workdir=runs/resnet20_converged/fp
 """
@@ -26,16 +29,20 @@ stage, `stage_recipe(c, 20)`: 1 dense, 8 prune, 11 fine-tune epochs). Commands:
 from experiments.configs import crimp_common, resnet20_proxy
 
 FP_EPOCHS, MORE_EPOCHS = 80, 10
-BNC = {"batchnorm": "corrected"}
+BNC = {"crimp.batchnorm": "corrected"}
 # name: (the resnet20_proxy row it changes, second-stage epochs (None: that row's), the
-# crimp block's overrides)
-VARIANTS = {"crimp_k2": ("crimp", None, {"variation_draws": 2}),
+# overrides, "block.key": value)
+VARIANTS = {"crimp_k2": ("crimp", None, {"crimp.variation_draws": 2}),
             "crimp_bnc": ("crimp", None, BNC),
-            "crimp_bnc_k4": ("crimp", None, {**BNC, "variation_draws": 4, "draws_split": True}),
-            "crimp_bnc_v1": ("crimp", None, {**BNC, "variation_start_epochs": 1.0}),
-            "qp80_r6": ("qp80", None, {"prune_epochs": 6, "ramp_epochs": 6,
-                                       "finetune_epochs": 3, "hold_epochs": 6.0}),
-            "crimp_bnc_s20": ("crimp", 20, BNC)}
+            "crimp_bnc_k4": ("crimp", None, {**BNC, "crimp.variation_draws": 4,
+                                             "crimp.draws_split": True}),
+            "crimp_bnc_v1": ("crimp", None, {**BNC, "crimp.variation_start_epochs": 1.0}),
+            "qp80_r6": ("qp80", None, {"crimp.prune_epochs": 6, "crimp.ramp_epochs": 6,
+                                       "crimp.finetune_epochs": 3, "crimp.hold_epochs": 6.0}),
+            "crimp_bnc_s20": ("crimp", 20, BNC),
+            "qp50_s20": ("qp50", 20, BNC),
+            "qp80_s20": ("qp80", 20, BNC),
+            "crimp_bnc_s20_t4": ("crimp", 20, {**BNC, "variation.sigma": 0.4})}
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
 
@@ -48,7 +55,8 @@ def get_config(arg: str = "crimp"):
     c.train.epochs = FP_EPOCHS + (MORE_EPOCHS if arg == "fp_long" else 0)
     if stage_epochs is not None:
         crimp_common.stage_recipe(c, stage_epochs)
-    for key, value in overrides.items():
-        c.crimp[key] = value
+    for path, value in overrides.items():
+        block, key = path.split(".")
+        c[block][key] = value
     c.lock()
     return c
