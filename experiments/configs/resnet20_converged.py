@@ -20,7 +20,8 @@ at full sigma instead of 4, at no extra step cost), qp80_r6 (qp80 with its spars
 over 6 of the 10 epochs instead of 4) and crimp_bnc_s20 (crimp_bnc with a 20-epoch second
 stage, `stage_recipe(c, 20)`: 1 dense, 8 prune, 11 fine-tune epochs); with the same 20-epoch
 stage and `corrected` BatchNorm: qp50_s20 and qp80_s20 (the pruned rows without variation,
-the fair reference for crimp_bnc_s20) and crimp_bnc_s20_t4 (crimp_bnc_s20 trained at sigma
+the fair reference for crimp_bnc_s20), qp80_s40 (qp80 with a 40-epoch stage: 1 dense, 16
+prune, 23 fine-tune epochs) and crimp_bnc_s20_t4 (crimp_bnc_s20 trained at sigma
 0.4, evaluated at the same sigmas). Commands:
   python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
       --workdir=runs/resnet20_converged/fp
@@ -42,6 +43,7 @@ VARIANTS = {"crimp_k2": ("crimp", None, {"crimp.variation_draws": 2}),
             "crimp_bnc_s20": ("crimp", 20, BNC),
             "qp50_s20": ("qp50", 20, BNC),
             "qp80_s20": ("qp80", 20, BNC),
+            "qp80_s40": ("qp80", 40, BNC),
             "crimp_bnc_s20_t4": ("crimp", 20, {**BNC, "variation.sigma": 0.4})}
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
