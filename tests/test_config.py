@@ -15,13 +15,13 @@ from crimp_jax.config import (
     reference_markdown,
 )
 from crimp_jax.utils.blocks import ConfigError
+from experiments.configs import resnet20_converged
 
 REPO = Path(__file__).resolve().parents[1]
 
 SHIPPED = [("quickstart", a) for a in ("", "tiny")] + \
     [("resnet20_proxy", a) for a in ("fp", "fp_long", "q", "qp50", "qp80", "qv", "crimp")] + \
-    [("resnet20_converged", a) for a in ("fp", "fp_long", "q", "qp80", "crimp", "crimp_k2",
-                                         "crimp_bnc")] + \
+    [("resnet20_converged", a) for a in resnet20_converged.ARGS] + \
     [(name, f"{m},{s}") for name, schedules in (
         ("resnet20_cifar10_crimp", ("paper", "gpu", "tiny", "cpu")),
         ("resnet56_cifar10_crimp", ("paper", "gpu", "gpu_paper", "tiny", "cpu")),
@@ -51,6 +51,17 @@ def test_every_key_is_documented_and_the_reference_is_current():
 def test_every_shipped_config_parses(module, arg):
     config = importlib.import_module(f"experiments.configs.{module}").get_config(arg)
     parse_config(config)
+
+
+def test_converged_variants_change_their_base_row_only_where_they_say():
+    base, t4 = (resnet20_converged.get_config(a) for a in ("crimp", "crimp_bnc_s20_t4"))
+    assert (t4.variation.sigma, base.variation.sigma) == (0.4, 0.3)  # "variation.sigma"
+    assert (t4.crimp.batchnorm, base.crimp.batchnorm) == ("corrected", "fold_per_step")
+    stage = (t4.crimp.dense_epochs, t4.crimp.prune_epochs, t4.crimp.finetune_epochs)
+    assert stage == (1, 8, 11)  # stage_recipe(c, 20)
+    diff = {k for k, v in t4.crimp.items() if base.crimp[k] != v}
+    assert diff == {"batchnorm", "prune_epochs", "finetune_epochs", "ramp_epochs",
+                    "hold_epochs", "variation_start_epochs"}
 
 
 def test_unknown_block_and_key_are_one_line_errors():
