@@ -23,7 +23,8 @@ stage and `corrected` BatchNorm: qp50_s20 and qp80_s20 (the pruned rows without 
 the fair reference for crimp_bnc_s20), qp80_s40 (qp80 with a 40-epoch stage: 1 dense, 16
 prune, 23 fine-tune epochs) and crimp_bnc_s20_t4 (crimp_bnc_s20 trained at sigma
 0.4, evaluated at the same sigmas; crimp_bnc_s20_t4_seed1 the same with training seed 1:
-another second stage from the same float model). Commands:
+another second stage from the same float model); crimp_bnc_s40_t4 and crimp_bnc_s40_t4_seed1
+the same with a 40-epoch stage (1 dense, 16 prune, 23 fine-tune epochs, as qp80_s40). Commands:
   python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
       --workdir=runs/resnet20_converged/fp
 """
@@ -47,6 +48,9 @@ VARIANTS = {"crimp_k2": ("crimp", None, {"crimp.variation_draws": 2}),
             "qp80_s40": ("qp80", 40, BNC),
             "crimp_bnc_s20_t4": ("crimp", 20, {**BNC, "variation.sigma": 0.4}),
             "crimp_bnc_s20_t4_seed1": ("crimp", 20, {**BNC, "variation.sigma": 0.4,
+                                                     "train.seed": 1}),
+            "crimp_bnc_s40_t4": ("crimp", 40, {**BNC, "variation.sigma": 0.4}),
+            "crimp_bnc_s40_t4_seed1": ("crimp", 40, {**BNC, "variation.sigma": 0.4,
                                                      "train.seed": 1})}
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
