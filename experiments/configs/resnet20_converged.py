@@ -24,7 +24,11 @@ the fair reference for crimp_bnc_s20), qp80_s40 (qp80 with a 40-epoch stage: 1 d
 prune, 23 fine-tune epochs) and crimp_bnc_s20_t4 (crimp_bnc_s20 trained at sigma
 0.4, evaluated at the same sigmas; crimp_bnc_s20_t4_seed1 the same with training seed 1:
 another second stage from the same float model); crimp_bnc_s40_t4 and crimp_bnc_s40_t4_seed1
-the same with a 40-epoch stage (1 dense, 16 prune, 23 fine-tune epochs, as qp80_s40). Commands:
+the same with a 40-epoch stage (1 dense, 16 prune, 23 fine-tune epochs, as qp80_s40);
+crimp_bnc_s20_t4_adc4 (issue 23's ADC check on this benchmark): crimp_bnc_s20_t4 with its last 3
+epochs trained through 4-bit ADCs (1-bit DACs, per-slice calibrated full scales), its Monte
+Carlo the ADC-bit sweep (4, 5, 6 bits and ideal at sigma 0 and 0.3, 5 chips, 1,000 test
+images). Commands:
   python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
       --workdir=runs/resnet20_converged/fp
 """
@@ -33,6 +37,14 @@ from experiments.configs import crimp_common, resnet20_proxy
 
 FP_EPOCHS, MORE_EPOCHS = 80, 10
 BNC = {"crimp.batchnorm": "corrected"}
+# issue 23's ADC check: 1-bit DACs, per-slice calibrated full scales, the last 3 fine-tune epochs
+# trained through 4-bit ADCs (the quickstart's setting that needed <= 5 bits at sigma 0 and 0.3);
+# its Monte Carlo sweeps ADC bits on 1,000 test images (every read is 64 matmuls on a CPU)
+ADC4 = {"adc.bits": 4, "dac.bits": 1, "adc.full_scale_ref": "calibrated",
+        "adc.full_scale_per": "slice", "crimp.adc_aware_epochs": 3.0,
+        "evaluate.chips": 5, "evaluate.test_per_class": 100, "evaluate.sigmas": (0.0,),
+        "evaluate.headline_sigma": 0.0, "evaluate.compensation": ("on",),
+        "evaluate.periphery_sigmas": (0.0, 0.3), "evaluate.adc_bits": (4, 5, 6)}
 # name: (the resnet20_proxy row it changes, second-stage epochs (None: that row's), the
 # overrides, "block.key": value)
 VARIANTS = {"crimp_k2": ("crimp", None, {"crimp.variation_draws": 2}),
@@ -51,7 +63,8 @@ VARIANTS = {"crimp_k2": ("crimp", None, {"crimp.variation_draws": 2}),
                                                      "train.seed": 1}),
             "crimp_bnc_s40_t4": ("crimp", 40, {**BNC, "variation.sigma": 0.4}),
             "crimp_bnc_s40_t4_seed1": ("crimp", 40, {**BNC, "variation.sigma": 0.4,
-                                                     "train.seed": 1})}
+                                                     "train.seed": 1}),
+            "crimp_bnc_s20_t4_adc4": ("crimp", 20, {**BNC, "variation.sigma": 0.4, **ADC4})}
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
 
