@@ -23,8 +23,8 @@ stage and `corrected` BatchNorm: qp50_s20 and qp80_s20 (the pruned rows without 
 the fair reference for crimp_bnc_s20), qp80_s40 (qp80 with a 40-epoch stage: 1 dense, 16
 prune, 23 fine-tune epochs) and crimp_bnc_s20_t4 (crimp_bnc_s20 trained at sigma
 0.4, evaluated at the same sigmas; crimp_bnc_s20_t4_seed1 the same with training seed 1:
-another second stage from the same float model); crimp_bnc_s40_t4 the same with a 40-epoch
-stage (1 dense, 16 prune, 23 fine-tune epochs, as qp80_s40);
+another second stage from the same float model); crimp_bnc_s40_t4 (crimp_bnc_s20_t4 with a
+40-epoch stage: 1 dense, 16 prune, 23 fine-tune epochs, as qp80_s40);
 crimp_bnc_s20_t5 (crimp_bnc_s20 trained at sigma 0.5);
 crimp_bnc_s20_t4_adc4 (issue 23's ADC check on this benchmark): crimp_bnc_s20_t4 with its last 3
 epochs trained through 4-bit ADCs (1-bit DACs, per-slice calibrated full scales), its Monte
