@@ -4,6 +4,7 @@ stage switching to a second compiled step for its last epochs (`Task.late`)."""
 
 import dataclasses
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -129,18 +130,86 @@ def test_fit_runs_the_late_forward_from_its_step_on(tmp_path, scan_steps, late_s
             return logits, model_state
         return forward
 
+    seen = []  # the state steps `late_setup` is called with
+
+    def setup(state):
+        seen.append(int(state.step))
+        return forward_counting("late")
+
     task = Task("toy", forward_counting("plain"), optax.sgd(1e-4), 3, None, None,
-                (late_step, forward_counting("late")))
+                (late_step, forward_counting("plain")), setup)
     rng = np.random.default_rng(0)
     data = DeviceData(jnp.asarray(rng.integers(0, 256, (8, 2, 2, 3)), jnp.uint8),
                       jnp.asarray(rng.integers(0, 10, 8), jnp.int32))
-    params = {"w": jnp.zeros((12, 10))}
-    state = TrainState(jnp.int32(0), params, {"plain": jnp.int32(0), "late": jnp.int32(0)},
-                       task.tx.init(params))
+    def fresh():  # (fit donates the state it is given)
+        params = {"w": jnp.zeros((12, 10))}
+        return TrainState(jnp.int32(0), params, {"plain": jnp.int32(0), "late": jnp.int32(0)},
+                          task.tx.init(params))
+
     tcfg = dataclasses.replace(parse_config(tiny_config()).train, batch_size=4, augment=False,
                                scan_steps=scan_steps, quiet=True)
-    state, _ = fit(task, state, data, data, tcfg, tmp_path, MetricWriter(tmp_path),
+    state, _ = fit(task, fresh(), data, data, tcfg, tmp_path, MetricWriter(tmp_path),
                    jax.random.key(0))
     assert int(state.step) == 6
     assert int(state.model_state["plain"]) == late_step
     assert int(state.model_state["late"]) == 6 - late_step
+    # `late_setup` builds the late forward once, from the state at the late step
+    assert seen == [late_step]
+    # a resume after epoch 2 of 3 (step 4; past the switch when it is at step 3) builds it
+    # from the restored state
+    seen.clear()
+    stop = tmp_path / "stopped"
+    fit(task, fresh(), data, data, tcfg, stop, MetricWriter(stop), jax.random.key(0), 2)
+    assert seen == ([late_step] if late_step < 4 else [])
+    seen.clear()
+    state, _ = fit(task, fresh(), data, data, tcfg, stop, MetricWriter(stop), jax.random.key(0))
+    assert seen == [4] and int(state.model_state["late"]) == 6 - late_step
+
+
+def test_adc_full_scales_calibrated_when_the_adc_aware_phase_begins(tmp_path):
+    """crimp.adc_calibrate_at='phase_start': the late forward's ADC references are those of
+    the state it is built from (here the stage's start state with every kernel doubled, as
+    training would change it), written to adc_references.json and read back (a resume);
+    'stage_start' fixes them on the stage's start state; a damaged file is one clear error."""
+    from crimp_jax.evaluate import chips
+    from crimp_jax.train.crimp import deployed_folded
+    from crimp_jax.train.pipeline import _adc_aware_task
+
+    o = {"method": "q", "crimp.dense_epochs": 2, "crimp.prune_epochs": 0,
+         "crimp.finetune_epochs": 0, "crimp.adc_aware_epochs": 1.0, "adc.bits": 5,
+         "dac.bits": 1, "adc.full_scale_ref": "calibrated", "adc.calib_images": 16,
+         "crimp.adc_calibrate_at": "phase_start"}
+    run, models, fp, data = _stage(tiny_config(**o), 64)
+    start = init_crimp_state(run, models, fp, data.images[:32], crimp_task(run, models, 2).tx)
+    params = start.params["params"]
+    later = start.replace(step=jnp.int32(2), params={**start.params, "params": jax.tree.map(
+        lambda x: 2 * x, params)})
+
+    def refs(st):
+        return chips.calibrated_periphery(run, models.folded, deployed_folded(run, models, st),
+                                          st.params["quant"], None, data.images).references
+
+    task = _adc_aware_task(run, models, models.folded, start, 2, data.images, tmp_path)
+    assert task.late[0] == 2 and task.late_setup is not None
+    assert not task.forward.keywords["per"].references  # the plain steps read no ADC
+    per = task.late_task(later).forward.keywords["per"]
+    assert per.references == refs(later) != refs(start)
+    saved = json.loads((tmp_path / "adc_references.json").read_text())
+    assert saved["step"] == 2
+    # a resume reads the file: the same references whatever state it restored
+    assert task.late_task(start).forward.keywords["per"].references == refs(later)
+    # 'stage_start': the start state's references from the first step on
+    run_s = parse_config(tiny_config(**{**o, "crimp.adc_calibrate_at": "stage_start"}))
+    task_s = _adc_aware_task(run_s, models, models.folded, start, 2, data.images,
+                             tmp_path / "s")
+    assert task_s.late_setup is None
+    assert task_s.late[1].keywords["per"].references == refs(start)
+    (tmp_path / "adc_references.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"adc_references.json: not a readable ADC-reference "
+                                         r"file .*delete it"):
+        task.late_task(later)
+
+
+def test_adc_calibrate_at_is_checked():
+    with pytest.raises(ConfigError, match=r"crimp.adc_calibrate_at='layer_start'"):
+        parse_config(tiny_config(**{"crimp.adc_calibrate_at": "layer_start"}))

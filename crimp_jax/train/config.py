@@ -21,6 +21,7 @@ from crimp_jax.utils.blocks import (
 
 PRUNE_SCHEDULES = ("zerorize_recover", "gradual")
 BATCHNORM_MODES = ("folded", "fold_per_step", "corrected")
+ADC_CALIBRATE_AT = ("stage_start", "phase_start")
 DRAWS_IMPLS = ("auto", "vmap", "unroll")
 
 
@@ -91,8 +92,13 @@ class CrimpSpec(OptimSpec):
       adc_aware_epochs: the last epochs of the stage train through the crossbar-faithful
         product with the run's finite ADCs and DACs (adc.bits > 0; a straight-through
         estimator: the product's value, the plain layer's gradient; the ADC full scales fixed
-        at the stage's start); 0: off; >= the stage's epochs: the whole stage. Costs the
-        product's FLOP multiple per step (`experiments.bench`).
+        when `adc_calibrate_at` says); 0: off; >= the stage's epochs: the whole stage. Costs
+        the product's FLOP multiple per step (`experiments.bench`).
+      adc_calibrate_at: when the calibrated ADC full scales (adc.full_scale_ref =
+        'calibrated') of ADC-aware training are measured: 'stage_start' (on the dense model
+        the stage starts from) or 'phase_start' (on the model as the ADC-aware phase begins:
+        pruned and trained, as deployment then calibrates it; kept in the workdir's
+        adc_references.json, so a resume uses the same).
       bn_freeze_epochs: 'fold_per_step', 'corrected': the last epochs of the stage fold with
         the running statistics and stop updating them (>= 0).
       bn_momentum: momentum of the running statistics, in [0, 1).
@@ -140,6 +146,7 @@ class CrimpSpec(OptimSpec):
     batchnorm: str = "corrected"
     bn_freeze_epochs: float = 0.0
     adc_aware_epochs: float = 0.0
+    adc_calibrate_at: str = "stage_start"
     bn_momentum: float = 0.9
     threshold_lr: float = 0.0
     calib_images: int = 500
@@ -167,6 +174,7 @@ class CrimpSpec(OptimSpec):
         check_choice(f"{b}.batchnorm", self.batchnorm, BATCHNORM_MODES)
         check_float(f"{b}.bn_freeze_epochs", self.bn_freeze_epochs, 0.0)
         check_float(f"{b}.adc_aware_epochs", self.adc_aware_epochs, 0.0)
+        check_choice(f"{b}.adc_calibrate_at", self.adc_calibrate_at, ADC_CALIBRATE_AT)
         check_float(f"{b}.bn_momentum", self.bn_momentum, 0.0, 1.0, hi_open=True)
         check_float(f"{b}.threshold_lr", self.threshold_lr, 0.0)
         check_int(f"{b}.calib_images", self.calib_images, 1)

@@ -204,7 +204,8 @@ def distillation_loss(student, teacher, labels, weight: float, temperature: floa
     return (1.0 - weight) * ce + weight * temperature ** 2 * kl
 
 
-def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -> Task:
+def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None,
+               late_periphery=None) -> Task:
     """The quantized stage of `run.method` as a `Task` for `train.loop.fit`.
 
     With `crimp.variation_draws` K > 1 a training forward draws K chips (keys fold_in(key, d),
@@ -216,7 +217,10 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
 
     With `crimp.adc_aware_epochs` the training forward of the stage's last epochs reads the
     chip through the ADCs (`Task.late`: a second compiled step from the first such step on,
-    so the plain step carries none of the product's graph).
+    so the plain step carries none of the product's graph). Its ADC full scales are
+    `periphery`'s, or, with `late_periphery` (a callable of the training state), those it
+    returns for the state at the phase's first step (`Task.late_setup`:
+    `crimp.adc_calibrate_at='phase_start'`).
     """
     use, c = run.uses, run.crimp
     draws, impl = c.variation_draws, draws_impl(c)
@@ -231,11 +235,13 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
     if use["prune"]:
         tx = zerorize_recover(tx, spec=run.xbar, prune=run.prune, schedule=prune_schedule)
 
-    def make_forward(adc: bool):
-        """The stage's forward; `adc`: training steps read the chip through the ADCs."""
-        return functools.partial(forward, adc=adc)
+    def make_forward(adc: bool, per=None):
+        """The stage's forward; `adc`: training steps read the chip through the ADCs of `per`
+        (default: `periphery`)."""
+        return functools.partial(forward, adc=adc, per=per or periphery)
 
-    def forward(params, model_state, opt_state, images, train, key, step, adc=False):
+    def forward(params, model_state, opt_state, images, train, key, step, adc=False,
+                per=None):
         if not train:  # evaluation: the zerorized (masked) model, ideal devices
             params = deployed_params(params, opt_state)
         folded, new_ms = fold_for_step(run, models, params["params"], model_state, images,
@@ -260,13 +266,13 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
 
             if not train or not adc:
                 return fwd(None)
-            if periphery.calibrated and not periphery.references:
+            if per.calibrated and not per.references:
                 raise ValueError("crimp.adc_aware_epochs with adc.full_scale_ref='calibrated' "
                                  "needs the calibrated periphery (crimp_task(..., periphery=))")
             if reads is None:  # an ideal chip, programmed where the step's masks keep rows
-                reads = ideal_reads(periphery, plan.wbits, active_masks(
+                reads = ideal_reads(per, plan.wbits, active_masks(
                     masks_of(opt_state), opt_state, prune_schedule))
-            return fwd(crossbar_reader(models.folded, plan, periphery, reads, ste=True,
+            return fwd(crossbar_reader(models.folded, plan, per, reads, ste=True,
                                        key=key if chip_key is None else chip_key))
 
         if train and use["variation"]:
@@ -316,7 +322,10 @@ def crimp_task(run, models: StageModels, steps_per_epoch: int, periphery=None) -
 
     late = (None if adc_from is None or adc_from == 0
             else (adc_from, make_forward(True)))
-    return Task("crimp", make_forward(adc_from == 0), tx, c.epochs, schedule, loss, late)
+    setup = (None if late is None or late_periphery is None
+             else lambda state: make_forward(True, late_periphery(state)))
+    return Task("crimp", make_forward(adc_from == 0), tx, c.epochs, schedule, loss, late,
+                setup)
 
 
 def draws_impl(c) -> str:

@@ -58,6 +58,9 @@ class Task:
       training runs this forward instead (evaluation keeps `forward`). `fit` compiles it as a
       second train step, so neither step carries the other's graph (a `lax.cond` between
       them would: its gradient zero-fills the other branch's residuals every step).
+    late_setup: optional callable(state) -> forward: the late forward built from the
+      training state when the late step is first compiled (the state at step `late[0]`, or
+      the restored one on a resume past it), in place of `late[1]`.
     """
 
     name: str
@@ -67,11 +70,14 @@ class Task:
     schedule: Callable | None = None
     loss: Callable | None = None
     late: tuple | None = None
+    late_setup: Callable | None = None
 
-    def late_task(self) -> Task:
-        """The task of the steps from `late[0]` on: `late`'s forward, no further switch."""
-        return dataclasses.replace(self, name=f"{self.name} (late)", forward=self.late[1],
-                                   late=None)
+    def late_task(self, state=None) -> Task:
+        """The task of the steps from `late[0]` on: `late`'s forward (`late_setup(state)`'s
+        when set), no further switch."""
+        forward = self.late[1] if self.late_setup is None else self.late_setup(state)
+        return dataclasses.replace(self, name=f"{self.name} (late)", forward=forward,
+                                   late=None, late_setup=None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,9 +275,13 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
     late_step = None if task.late is None else task.late[0]
     step_fns = {}
 
-    def step_fn(n: int, late: bool):  # compiled on first use: (steps per call, late forward)
+    late_tasks = []  # the late task, built once from the state at its first step
+
+    def step_fn(n: int, late: bool, state):  # compiled on first use: (steps per call, late)
+        if late and not late_tasks:
+            late_tasks.append(task.late_task(state))
         if (n, late) not in step_fns:
-            step_fns[n, late] = make_train_step(task.late_task() if late else task, bs,
+            step_fns[n, late] = make_train_step(late_tasks[0] if late else task, bs,
                                                 tcfg.label_smoothing, tcfg.augment, n)
         return step_fns[n, late]
 
@@ -296,7 +306,7 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
         perm = epoch_permutation(data_key, len(train), epoch)
         acc = jnp.zeros(2)
         for first, n, late in epoch_calls(steps_per_epoch, scan_steps, epoch, late_step):
-            state, m = step_fn(n, late)(state, train.images, train.labels, perm,
+            state, m = step_fn(n, late, state)(state, train.images, train.labels, perm,
                                         jnp.int32(first), step_key)
             acc = acc + m
         loss_sum, correct = np.asarray(acc)  # one host sync per epoch

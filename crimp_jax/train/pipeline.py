@@ -14,7 +14,9 @@ caller's own float variables instead of the float stage (`variables=`): the libr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import json
 import logging
 import os
 import sys
@@ -196,6 +198,53 @@ def _stage_record(info) -> dict:
             "test_accuracy": info["final"]["accuracy"] if info.get("final") else None}
 
 
+def _adc_aware_task(run, models, graph, state, steps_per_epoch, calib_images, workdir):
+    """The second stage's task with ADC-aware training (`crimp.adc_aware_epochs`), its ADC
+    full scales calibrated on `state` (the stage's start) or, with crimp.adc_calibrate_at =
+    'phase_start', on the state as the ADC-aware phase begins: kept in
+    `workdir`/adc_references.json, read back by a resume past that step."""
+    from crimp_jax.evaluate import chips
+    from crimp_jax.train import analysis
+    from crimp_jax.train.crimp import crimp_task, deployed_folded, masks_of
+
+    def calibrated(st, masks=None):
+        return chips.calibrated_periphery(run, graph, deployed_folded(run, models, st),
+                                          st.params["quant"], masks, calib_images)
+
+    c = run.crimp
+    if (c.adc_calibrate_at == "stage_start" or c.adc_aware_epochs >= c.epochs
+            or not chips.periphery_of(run).calibrated):  # the phase is the whole stage
+        return crimp_task(run, models, steps_per_epoch, calibrated(state))
+    path = Path(workdir) / "adc_references.json"
+
+    def at_phase_start(st):
+        per = chips.periphery_of(run)
+        if path.exists():
+            refs = read_references(path)
+            log.info("ADC full scales of ADC-aware training read from %s", path)
+            return dataclasses.replace(per, references=refs)
+        masks = (analysis.flat_masks(masks_of(st.opt_state)) if run.uses["prune"] else None)
+        per = calibrated(st, masks)
+        path.write_text(json.dumps({"step": int(st.step), "references": per.references}))
+        return per
+
+    return crimp_task(run, models, steps_per_epoch, chips.periphery_of(run),
+                      late_periphery=at_phase_start)
+
+
+def read_references(path: Path) -> tuple:
+    """The calibrated ADC references written to `path` (adc_references.json) as
+    `Periphery.references`: sorted (layer, reference) pairs, a per-slice reference a tuple."""
+    try:
+        refs = json.loads(path.read_text())["references"]
+        return tuple(sorted((str(k), tuple(float(r) for r in v) if isinstance(v, list)
+                             else float(v)) for k, v in refs))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a readable ADC-reference file ({e}); delete it to "
+                         "recalibrate at the ADC-aware phase's start (resume from a "
+                         "checkpoint before that step)") from e
+
+
 def _selection(run: RunSpec, models, graph, val):
     """The stage's model selection (`crimp.select_chips`): candidates and their scorer."""
     from crimp_jax.evaluate import chips
@@ -302,10 +351,9 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
         calib = jnp.asarray(calibration_sample(train_np.images, run.crimp.calib_images,
                                                run.data.seed))
         state2 = init_crimp_state(run, models, state, calib, task2.tx)
-        if run.crimp.adc_aware_epochs > 0:  # ADC full scales fixed at the stage's start
-            task2 = crimp_task(run, models, steps_per_epoch, chips.calibrated_periphery(
-                run, graph, deployed_folded(run, models, state2), state2.params["quant"], None,
-                train_np.images))
+        if run.crimp.adc_aware_epochs > 0:  # the ADC full scales of ADC-aware training
+            task2 = _adc_aware_task(run, models, graph, state2, steps_per_epoch,
+                                    train_np.images, workdir)
         rest = None if stop_after_epoch is None else stop_after_epoch - run.train.epochs
         select = None
         if run.crimp.select_chips:

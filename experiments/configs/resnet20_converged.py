@@ -29,7 +29,10 @@ crimp_bnc_s20_t5 (crimp_bnc_s20 trained at sigma 0.5);
 crimp_bnc_s20_t4_adc4 (issue 23's ADC check on this benchmark): crimp_bnc_s20_t4 with its last 3
 epochs trained through 4-bit ADCs (1-bit DACs, per-slice calibrated full scales), its Monte
 Carlo the ADC-bit sweep (4, 5, 6 bits and ideal at sigma 0 and 0.3, 5 chips, 1,000 test
-images). Commands:
+images); crimp_bnc_s20_t4_adc4_ps: the same with the ADC full scales of its ADC-aware
+epochs calibrated when they begin, on the pruned and trained model
+(`crimp.adc_calibrate_at='phase_start'`) instead of on the dense model at the stage's start,
+and no integer-engine check (crimp_bnc_s20_t4_adc4 ran it: bit-exact). Commands:
   python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
       --workdir=runs/resnet20_converged/fp
 """
@@ -64,6 +67,9 @@ VARIANTS = {"crimp_k2": ("crimp", None, {"crimp.variation_draws": 2}),
                                                      "train.seed": 1}),
             "crimp_bnc_s40_t4": ("crimp", 40, {**BNC, "variation.sigma": 0.4}),
             "crimp_bnc_s20_t4_adc4": ("crimp", 20, {**BNC, "variation.sigma": 0.4, **ADC4}),
+            "crimp_bnc_s20_t4_adc4_ps": ("crimp", 20, {
+                **BNC, "variation.sigma": 0.4, **ADC4, "crimp.adc_calibrate_at": "phase_start",
+                "evaluate.engine": False}),
             "crimp_bnc_s20_t5": ("crimp", 20, {**BNC, "variation.sigma": 0.5})}
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
