@@ -11,7 +11,9 @@
 #   bash launch/adc_aware_quickstart.sh [RUNS] [TRAIN_BITS] [ADC_EPOCHS] [CHIPS] [FULL_SCALE_PER]
 #   (defaults: runs 5 2 10 layer; FULL_SCALE_PER=slice: one calibrated full scale per weight
 #   slice, in training and evaluation; SWEEP_BITS="(4,5,6)" sweeps fewer ADC resolutions;
-#   SIGMAS="(0.0,)" evaluates fewer sigmas, the last of them the headline)
+#   SIGMAS="(0.0,)" evaluates fewer sigmas, the last of them the headline;
+#   CALIBRATE_AT=phase_start calibrates the training's ADC full scales when the ADC-aware
+#   epochs begin instead of at the stage's start: crimp.adc_calibrate_at, workdir suffix _ps)
 set -eu
 root=${1:-runs}
 bits=${2:-5}
@@ -20,19 +22,22 @@ chips=${4:-10}
 per=${5:-layer}
 sweep=${SWEEP_BITS:-(4,5,6,7,8)}
 sigmas=${SIGMAS:-(0.0,0.3)}
+cal=${CALIBRATE_AT:-stage_start}
 headline=$(echo "$sigmas" | tr -d "( )" | sed "s/,$//" | awk -F, "{print \$NF}")
 py=${PYTHON:-python}
 [ -f "$root/quickstart/summary.json" ] || \
   $py -m experiments.run --config=experiments/configs/quickstart.py --workdir="$root/quickstart"
 work="$root/quickstart_adc${bits}_e${epochs}"
 [ "$per" = layer ] || work="${work}_$per"
+[ "$cal" = stage_start ] || work="${work}_ps"
 mkdir -p "$work"
 $py -c "from pathlib import Path; from launch.sweep import seed_float_stage; \
 seed_float_stage(Path('$root/quickstart'), Path('$work'))"
 $py -m experiments.run --config=experiments/configs/quickstart.py --workdir="$work" \
   --config.adc.bits="$bits" --config.dac.bits=1 --config.adc.full_scale_ref=calibrated \
   --config.adc.full_scale_per="$per" \
-  --config.crimp.adc_aware_epochs="$epochs" --config.evaluate.chips="$chips" \
+  --config.crimp.adc_aware_epochs="$epochs" --config.crimp.adc_calibrate_at="$cal" \
+  --config.evaluate.chips="$chips" \
   "--config.evaluate.sigmas=$sigmas" --config.evaluate.headline_sigma="$headline" \
   "--config.evaluate.compensation=('on',)" \
   "--config.evaluate.periphery_sigmas=$sigmas" "--config.evaluate.adc_bits=$sweep"
