@@ -32,7 +32,9 @@ Carlo the ADC-bit sweep (4, 5, 6 bits and ideal at sigma 0 and 0.3, 5 chips, 1,0
 images); crimp_bnc_s20_t4_adc4_ps: the same with the ADC full scales of its ADC-aware
 epochs calibrated when they begin, on the pruned and trained model
 (`crimp.adc_calibrate_at='phase_start'`) instead of on the dense model at the stage's start,
-and no integer-engine check (crimp_bnc_s20_t4_adc4 ran it: bit-exact). Commands:
+and no integer-engine check (crimp_bnc_s20_t4_adc4 ran it: bit-exact);
+crimp_bnc_s20_t4_adc4_ps_e8: crimp_bnc_s20_t4_adc4_ps with its last 8 epochs (of 11 fine-tune
+epochs) trained through the ADCs instead of 3. Commands:
   python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
       --workdir=runs/resnet20_converged/fp
 """
@@ -70,6 +72,9 @@ VARIANTS = {"crimp_k2": ("crimp", None, {"crimp.variation_draws": 2}),
             "crimp_bnc_s20_t4_adc4_ps": ("crimp", 20, {
                 **BNC, "variation.sigma": 0.4, **ADC4, "crimp.adc_calibrate_at": "phase_start",
                 "evaluate.engine": False}),
+            "crimp_bnc_s20_t4_adc4_ps_e8": ("crimp", 20, {
+                **BNC, "variation.sigma": 0.4, **ADC4, "crimp.adc_calibrate_at": "phase_start",
+                "evaluate.engine": False, "crimp.adc_aware_epochs": 8.0}),
             "crimp_bnc_s20_t5": ("crimp", 20, {**BNC, "variation.sigma": 0.5})}
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
