@@ -169,7 +169,8 @@ def test_fit_runs_the_late_forward_from_its_step_on(tmp_path, scan_steps, late_s
 def test_adc_full_scales_calibrated_when_the_adc_aware_phase_begins(tmp_path):
     """crimp.adc_calibrate_at='phase_start': the late forward's ADC references are those of
     the state it is built from (here the stage's start state with every kernel doubled, as
-    training would change it), written to adc_references.json and read back (a resume);
+    training would change it), written to adc_references.json and read back by a resume past
+    that step (measured again from a state before it: a stale file);
     'stage_start' fixes them on the stage's start state; a damaged file is one clear error."""
     from crimp_jax.evaluate import chips
     from crimp_jax.train.crimp import deployed_folded
@@ -196,8 +197,13 @@ def test_adc_full_scales_calibrated_when_the_adc_aware_phase_begins(tmp_path):
     assert per.references == refs(later) != refs(start)
     saved = json.loads((tmp_path / "adc_references.json").read_text())
     assert saved["step"] == 2
-    # a resume reads the file: the same references whatever state it restored
-    assert task.late_task(start).forward.keywords["per"].references == refs(later)
+    # a resume past the phase's start reads the file: the references of the phase's start
+    resumed = later.replace(step=jnp.int32(3), params=start.params)
+    assert task.late_task(resumed).forward.keywords["per"].references == refs(later)
+    # a file from after the state (a stale one: the state is before the phase's start it
+    # records) is measured again on the state and rewritten
+    assert task.late_task(start).forward.keywords["per"].references == refs(start)
+    assert json.loads((tmp_path / "adc_references.json").read_text())["step"] == 0
     # 'stage_start': the start state's references from the first step on
     run_s = parse_config(tiny_config(**{**o, "crimp.adc_calibrate_at": "stage_start"}))
     task_s = _adc_aware_task(run_s, models, models.folded, start, 2, data.images,

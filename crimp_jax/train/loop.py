@@ -307,7 +307,7 @@ def fit(task: Task, state: TrainState, train: DeviceData, test: DeviceData, tcfg
         acc = jnp.zeros(2)
         for first, n, late in epoch_calls(steps_per_epoch, scan_steps, epoch, late_step):
             state, m = step_fn(n, late, state)(state, train.images, train.labels, perm,
-                                        jnp.int32(first), step_key)
+                                               jnp.int32(first), step_key)
             acc = acc + m
         loss_sum, correct = np.asarray(acc)  # one host sync per epoch
         epoch_s = time.perf_counter() - t0

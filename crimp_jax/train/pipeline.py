@@ -219,10 +219,11 @@ def _adc_aware_task(run, models, graph, state, steps_per_epoch, calib_images, wo
 
     def at_phase_start(st):
         per = chips.periphery_of(run)
-        if path.exists():
-            refs = read_references(path)
-            log.info("ADC full scales of ADC-aware training read from %s", path)
-            return dataclasses.replace(per, references=refs)
+        if path.exists():  # written at the phase's start; a state before it: a stale file
+            step, refs = read_references(path)
+            if step <= int(st.step):
+                log.info("ADC full scales of ADC-aware training read from %s", path)
+                return dataclasses.replace(per, references=refs)
         masks = (analysis.flat_masks(masks_of(st.opt_state)) if run.uses["prune"] else None)
         per = calibrated(st, masks)
         path.write_text(json.dumps({"step": int(st.step), "references": per.references}))
@@ -233,11 +234,13 @@ def _adc_aware_task(run, models, graph, state, steps_per_epoch, calib_images, wo
 
 
 def read_references(path: Path) -> tuple:
-    """The calibrated ADC references written to `path` (adc_references.json) as
-    `Periphery.references`: sorted (layer, reference) pairs, a per-slice reference a tuple."""
+    """(step, references): the calibrated ADC references written to `path`
+    (adc_references.json) at train step `step`, as `Periphery.references`: sorted (layer,
+    reference) pairs, a per-slice reference a tuple."""
     try:
-        refs = json.loads(path.read_text())["references"]
-        return tuple(sorted((str(k), tuple(float(r) for r in v) if isinstance(v, list)
+        saved = json.loads(path.read_text())
+        refs = saved["references"]
+        return int(saved["step"]), tuple(sorted((str(k), tuple(float(r) for r in v) if isinstance(v, list)
                              else float(v)) for k, v in refs))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path}: not a readable ADC-reference file ({e}); delete it to "
