@@ -211,25 +211,24 @@ def _adc_aware_task(run, models, graph, state, steps_per_epoch, calib_images, wo
         return chips.calibrated_periphery(run, graph, deployed_folded(run, models, st),
                                           st.params["quant"], masks, calib_images)
 
-    c = run.crimp
+    c, uncalibrated = run.crimp, chips.periphery_of(run)
     if (c.adc_calibrate_at == "stage_start" or c.adc_aware_epochs >= c.epochs
-            or not chips.periphery_of(run).calibrated):  # the phase is the whole stage
+            or not uncalibrated.calibrated):  # (>= epochs: the phase is the whole stage)
         return crimp_task(run, models, steps_per_epoch, calibrated(state))
     path = Path(workdir) / "adc_references.json"
 
     def at_phase_start(st):
-        per = chips.periphery_of(run)
         if path.exists():  # written at the phase's start; a state before it: a stale file
             step, refs = read_references(path)
             if step <= int(st.step):
                 log.info("ADC full scales of ADC-aware training read from %s", path)
-                return dataclasses.replace(per, references=refs)
-        masks = (analysis.flat_masks(masks_of(st.opt_state)) if run.uses["prune"] else None)
+                return dataclasses.replace(uncalibrated, references=refs)
+        masks = analysis.flat_masks(masks_of(st.opt_state)) if run.uses["prune"] else None
         per = calibrated(st, masks)
         path.write_text(json.dumps({"step": int(st.step), "references": per.references}))
         return per
 
-    return crimp_task(run, models, steps_per_epoch, chips.periphery_of(run),
+    return crimp_task(run, models, steps_per_epoch, uncalibrated,
                       late_periphery=at_phase_start)
 
 
@@ -239,9 +238,9 @@ def read_references(path: Path) -> tuple:
     reference) pairs, a per-slice reference a tuple."""
     try:
         saved = json.loads(path.read_text())
-        refs = saved["references"]
-        return int(saved["step"]), tuple(sorted((str(k), tuple(float(r) for r in v) if isinstance(v, list)
-                             else float(v)) for k, v in refs))
+        refs = tuple(sorted((str(k), tuple(float(r) for r in v) if isinstance(v, list)
+                             else float(v)) for k, v in saved["references"]))
+        return int(saved["step"]), refs
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path}: not a readable ADC-reference file ({e}); delete it to "
                          "recalibrate at the ADC-aware phase's start (resume from a "
