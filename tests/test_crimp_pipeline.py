@@ -23,13 +23,29 @@ from tests.conftest import tiny_config
 
 @pytest.mark.slow
 def test_whole_chain_writes_every_section(tmp_path):
-    s = pipeline.train_and_evaluate(tiny_config(), tmp_path)
+    """The tiny chain end to end, deployed crossbar-faithfully (6-bit ADCs with calibrated
+    full scales reading the two arrays' difference, 4-bit DACs): its integer engine equals the
+    fake-quantized ADC path; every section of summary.json: pruning, cost, the Monte Carlo
+    curves (compensation off and on), ADC and DAC sweeps with their costs, a drift sweep with
+    its figure; then re-evaluated under a 5-bit ADC without training. (The ideal-ADC engine's
+    exact logits: the own-model whole chains, tests/test_graph.py and tests/test_examples.py.)"""
+    from crimp_jax.summary import read_summary
+
+    c = tiny_config(**{"adc.bits": 6, "dac.bits": 4, "adc.read": "differential",
+                       "adc.full_scale_ref": "calibrated", "adc.calib_images": 16,
+                       "evaluate.adc_bits": (4, 8), "evaluate.dac_bits": (2,),
+                       "evaluate.periphery_sigmas": (0.0, 0.3),
+                       "evaluate.read_times": (20.0, 2e5),
+                       "variation.drift_nu_mean": 0.05, "variation.drift_nu_std": 0.02})
+    s = pipeline.train_and_evaluate(c, tmp_path)
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["partial"] is False and on_disk["method"] == "crimp"
     assert on_disk["schema"] == 2 and on_disk["config"]["data"]["source"] == "synthetic"
     acc = on_disk["accuracy"]
-    assert acc["integer_engine"] == acc["fake_quant"] == s["test_accuracy"]
-    assert acc["engine_agreement"] == 1.0 and acc["max_logit_diff"] == 0.0
+    assert acc["fake_quant"] == s["test_accuracy"]
+    assert acc["integer_engine"] == acc["fake_quant_adc"]
+    assert acc["engine_exact_logits"] == 1.0 and acc["engine_agreement"] == 1.0
+    assert acc["max_logit_diff"] == 0.0
     assert abs(on_disk["prune"]["sparsity"] - 0.5) < 0.05
     t = on_disk["prune"]["totals"]
     assert t["tiles_after"] < t["tiles_dense"]
@@ -40,6 +56,22 @@ def test_whole_chain_writes_every_section(tmp_path):
     assert on_disk["cost"]["area_reduction"]["original"] > 1
     for f in ("model_int.npz", "accuracy_vs_sigma.png", "crossbar_occupancy.png"):
         assert (tmp_path / f).stat().st_size > 0
+    mc = read_summary(tmp_path / "summary.json").get("montecarlo")
+    assert mc["adc"]["bits"] == 6 and mc["dac"]["bits"] == 4
+    adc = mc["adc_sweep"]
+    assert adc["full_scale_ref"] == "calibrated" and adc["references"] == mc["adc_references"]
+    assert all(v >= 1.0 for v in adc["references"].values())
+    assert adc["bits"] == [4, 8] and set(adc["accuracy"]) == {"0", "0.3"}
+    assert adc["accuracy"]["0.3"]["8"]["n_chips"] == c.evaluate.chips
+    assert set(adc["ideal"]) == {"0", "0.3"} and set(adc["within_0.5_points"]) == {"0", "0.3"}
+    assert adc["cost"]["4"]["periphery_saving"]["power_x"] > adc["cost"]["8"][
+        "periphery_saving"]["power_x"]
+    assert mc["dac_sweep"]["bits"] == [2] and mc["dac_sweep"]["adc_bits"] == 6
+    drift = mc["drift_sweep"]
+    assert set(drift["curves"]) == {"adaptation", "both"}
+    assert set(drift["curves"]["both"]) == {"20", "200000"}
+    for png in ("accuracy_vs_adc_bits.png", "accuracy_vs_dac_bits.png", "accuracy_vs_time.png"):
+        assert (tmp_path / png).stat().st_size > 1000
 
     # re-evaluated under a 5-bit ADC, without training: a new table, the run's files unchanged
     from crimp_jax.config import config_from_dict
@@ -126,10 +158,11 @@ def _last_checkpoint(workdir):
 def test_model_selection_deploys_the_best_validation_epoch_and_resumes(tmp_path):
     """crimp.select_chips: every epoch with the final masks is scored on 2 chips over 50
     held-out training images; the deployed model is the best epoch's (its test accuracy is the
-    one that epoch logged). Preempted twice, inside the zerorize-recover alternation (before
-    any score) and after two scored epochs, the resumed stage makes the same selection, and
-    its last checkpoint equals the uninterrupted one's: params, thresholds, masks, momentum and
-    BatchNorm's running statistics ('corrected', one convolution per layer)."""
+    one that epoch logged). Preempted after the prune phase's last epoch (the alternation's
+    final zerorize, the first scored epoch), the resumed stage keeps that score, makes the same
+    selection, and its last checkpoint equals the uninterrupted one's: params, thresholds,
+    masks, momentum and BatchNorm's running statistics ('corrected', one convolution per
+    layer). (Scores kept and dropped across resumes: the `_SelectionLog` test below.)"""
     over = {"crimp.batchnorm": "corrected", "crimp.prune_epochs": 2, "crimp.finetune_epochs": 2,
             "crimp.select_chips": 2, "data.val_per_class": 5, "train.eval_every": 1,
             "evaluate.chips": 0, "evaluate.engine": False, "crimp.lr": 0.05}
@@ -143,12 +176,13 @@ def test_model_selection_deploys_the_best_validation_epoch_and_resumes(tmp_path)
     crimp_epochs = {r["epoch"]: r for r in logged if r["stage"] == "crimp"}
     assert [crimp_epochs[e]["select_accuracy"] for e in (2, 3, 4)] == means
     assert full["test_accuracy"] == crimp_epochs[sel["chosen_epoch"]]["test_accuracy"]
-    # Cut after the float epoch and the first CRIMP epoch (a recover epoch: R Z), resumed and
-    # cut again after CRIMP epoch 3 (epochs 2 and 3 scored), resumed to the end.
+    # Cut after the float epoch and CRIMP epochs 1 and 2 (the prune phase; epoch 2 scored),
+    # resumed to the end.
     cut = tmp_path / "cut"
-    for stop in (2, 4):
-        assert pipeline.train_and_evaluate(tiny_config(**over), cut, stop_after_epoch=stop) == {
-            "interrupted": True, "stage": "crimp"}
+    assert pipeline.train_and_evaluate(tiny_config(**over), cut, stop_after_epoch=3) == {
+        "interrupted": True, "stage": "crimp"}
+    kept = json.loads((cut / "checkpoints" / "crimp_selection.json").read_text())["scores"]
+    assert [k["epoch"] for k in kept] == [2]
     resumed = pipeline.train_and_evaluate(tiny_config(**over), cut)
     assert resumed["selection"] == sel and resumed["test_accuracy"] == full["test_accuracy"]
     assert resumed["prune"]["sparsity"] == full["prune"]["sparsity"]

@@ -548,39 +548,3 @@ def test_flop_multiple_counts_passes_cycles_slices_and_reads():
                                dac=DacSpec(bits=4))
     lp2 = layer_periphery_of("l", (3, 3, 16, 16), diff, 8, 8, True)
     assert lp2.flop_multiple == 2 * 2 * 4  # 2 passes (signed input) x 2 cycles x 4 slices
-
-
-@pytest.mark.slow
-def test_pipeline_sweeps_adc_dac_bits_and_read_times(tmp_path):
-    """End to end on the tiny chain: a crossbar-faithful deployment (adc.bits 6, 4-bit DACs)
-    with calibrated full scales, whose integer engine equals the fake-quantized ADC path, ADC
-    and DAC sweeps with their costs, and a drift sweep with its figure, all in summary.json."""
-    from crimp_jax.summary import read_summary
-    from crimp_jax.train import pipeline
-    from tests.conftest import tiny_config
-
-    c = tiny_config(**{"adc.bits": 6, "dac.bits": 4, "adc.read": "differential",
-                       "adc.full_scale_ref": "calibrated", "adc.calib_images": 16,
-                       "evaluate.adc_bits": (4, 8), "evaluate.dac_bits": (2,),
-                       "evaluate.periphery_sigmas": (0.0, 0.3),
-                       "evaluate.read_times": (20.0, 2e5),
-                       "variation.drift_nu_mean": 0.05, "variation.drift_nu_std": 0.02})
-    s = pipeline.train_and_evaluate(c, tmp_path)
-    acc = s["accuracy"]
-    assert acc["engine_exact_logits"] == 1.0 and acc["integer_engine"] == acc["fake_quant_adc"]
-    mc = read_summary(tmp_path / "summary.json").get("montecarlo")
-    assert mc["adc"]["bits"] == 6 and mc["dac"]["bits"] == 4
-    adc = mc["adc_sweep"]
-    assert adc["full_scale_ref"] == "calibrated" and adc["references"] == mc["adc_references"]
-    assert all(v >= 1.0 for v in adc["references"].values())
-    assert adc["bits"] == [4, 8] and set(adc["accuracy"]) == {"0", "0.3"}
-    assert adc["accuracy"]["0.3"]["8"]["n_chips"] == c.evaluate.chips
-    assert set(adc["ideal"]) == {"0", "0.3"} and set(adc["within_0.5_points"]) == {"0", "0.3"}
-    assert adc["cost"]["4"]["periphery_saving"]["power_x"] > adc["cost"]["8"][
-        "periphery_saving"]["power_x"]
-    assert mc["dac_sweep"]["bits"] == [2] and mc["dac_sweep"]["adc_bits"] == 6
-    drift = mc["drift_sweep"]
-    assert set(drift["curves"]) == {"adaptation", "both"}
-    assert set(drift["curves"]["both"]) == {"20", "200000"}
-    for png in ("accuracy_vs_adc_bits.png", "accuracy_vs_dac_bits.png", "accuracy_vs_time.png"):
-        assert (tmp_path / png).stat().st_size > 1000

@@ -34,7 +34,8 @@ epochs calibrated when they begin, on the pruned and trained model
 (`crimp.adc_calibrate_at='phase_start'`) instead of on the dense model at the stage's start,
 and no integer-engine check (crimp_bnc_s20_t4_adc4 ran it: bit-exact);
 crimp_bnc_s20_t4_adc4_ps_e8: crimp_bnc_s20_t4_adc4_ps with its last 8 epochs (of 11 fine-tune
-epochs) trained through the ADCs instead of 3. Commands:
+epochs) trained through the ADCs instead of 3; crimp_bnc_s20_t4_adc4_ps_e11: the whole fine-tune
+phase (11 epochs) through the ADCs. Commands:
   python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
       --workdir=runs/resnet20_converged/fp
 """
@@ -75,6 +76,9 @@ VARIANTS = {"crimp_k2": ("crimp", None, {"crimp.variation_draws": 2}),
             "crimp_bnc_s20_t4_adc4_ps_e8": ("crimp", 20, {
                 **BNC, "variation.sigma": 0.4, **ADC4, "crimp.adc_calibrate_at": "phase_start",
                 "evaluate.engine": False, "crimp.adc_aware_epochs": 8.0}),
+            "crimp_bnc_s20_t4_adc4_ps_e11": ("crimp", 20, {
+                **BNC, "variation.sigma": 0.4, **ADC4, "crimp.adc_calibrate_at": "phase_start",
+                "evaluate.engine": False, "crimp.adc_aware_epochs": 11.0}),
             "crimp_bnc_s20_t5": ("crimp", 20, {**BNC, "variation.sigma": 0.5})}
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
