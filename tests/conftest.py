@@ -23,6 +23,9 @@ Trace counts are unaffected.
   the tests jit such forwards (2026-12-07, clean-clone CI on 2 cores: 452 s -> 408 s, with the
   folded-BN resume test merged into the model-selection test and the ResNet-20 crossbar engine
   case on XLA:CPU's integer convolutions).
+- Whole chains are the costly tests (15-75 s each, mostly compiling): one whole chain per
+  thing it proves (2026-12-07: the ADC/DAC/drift sweeps merged into the whole-chain test and
+  model selection resumed from one cut, 487 s -> 416 s with nothing else running).
 """
 
 import atexit
