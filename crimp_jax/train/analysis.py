@@ -110,3 +110,10 @@ def flat_masks(masks) -> dict:
         return {}
     flat = strip_prefix(flatten(masks))
     return {k: flat[k] for k in sorted(flat, key=cost_lib.natural_key)}
+
+
+def deployed_masks(state) -> dict:
+    """{kernel path: mask} a chip is programmed with: the stage state's pruning masks in
+    network order ({} for a method that does not prune)."""
+    from crimp_jax.train.crimp import masks_of
+    return flat_masks(masks_of(state.opt_state))

@@ -46,7 +46,6 @@ def load_finished(config, workdir) -> FinishedRun:
         crimp_task,
         deployed_folded,
         init_crimp_state,
-        masks_of,
     )
     from crimp_jax.train.pipeline import fp_task, init_fp_state, make_network
 
@@ -71,7 +70,7 @@ def load_finished(config, workdir) -> FinishedRun:
                          f"{stage}; expected the workdir of a finished run")
     state = ckpt.restore(template)
     ckpt.close()
-    masks = analysis.flat_masks(masks_of(state.opt_state)) if run.uses["prune"] else None
+    masks = analysis.deployed_masks(state)
     return FinishedRun(run, Path(workdir), train_np, test_np, models, state,
                        deployed_folded(run, models, state), state.params["quant"], masks)
 

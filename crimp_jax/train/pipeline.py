@@ -205,7 +205,7 @@ def _adc_aware_task(run, models, graph, state, steps_per_epoch, calib_images, wo
     `workdir`/adc_references.json, read back by a resume past that step."""
     from crimp_jax.evaluate import chips
     from crimp_jax.train import analysis
-    from crimp_jax.train.crimp import crimp_task, deployed_folded, masks_of
+    from crimp_jax.train.crimp import crimp_task, deployed_folded
 
     def calibrated(st, masks=None):
         return chips.calibrated_periphery(run, graph, deployed_folded(run, models, st),
@@ -223,8 +223,7 @@ def _adc_aware_task(run, models, graph, state, steps_per_epoch, calib_images, wo
             if step <= int(st.step):
                 log.info("ADC full scales of ADC-aware training read from %s", path)
                 return dataclasses.replace(uncalibrated, references=refs)
-        masks = analysis.flat_masks(masks_of(st.opt_state)) if run.uses["prune"] else None
-        per = calibrated(st, masks)
+        per = calibrated(st, analysis.deployed_masks(st))
         path.write_text(json.dumps({"step": int(st.step), "references": per.references}))
         return per
 
@@ -251,15 +250,15 @@ def _selection(run: RunSpec, models, graph, val):
     """The stage's model selection (`crimp.select_chips`): candidates and their scorer."""
     from crimp_jax.evaluate import chips
     from crimp_jax.train import analysis
-    from crimp_jax.train.crimp import deployed_folded, masks_of
+    from crimp_jax.train.crimp import deployed_folded
     from crimp_jax.train.loop import Selection
 
     c = run.crimp
     scorer = chips.selection_scorer(run, graph, val)
 
     def score(state):
-        masks = analysis.flat_masks(masks_of(state.opt_state))
-        return scorer(deployed_folded(run, models, state), state.params["quant"], masks)
+        return scorer(deployed_folded(run, models, state), state.params["quant"],
+                      analysis.deployed_masks(state))
 
     what = {"chips": c.select_chips, "sigma": c.select_sigma,
             "compensation": c.select_compensation, "val_images": len(val.labels)}
@@ -287,7 +286,6 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
         crimp_task,
         deployed_folded,
         init_crimp_state,
-        masks_of,
     )
 
     t_start = time.perf_counter()
@@ -374,7 +372,7 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
         save_summary(workdir, summary, config, t_start, final=False)
 
         p, qs = deployed_folded(run, models, state2), state2.params["quant"]
-        masks = analysis.flat_masks(masks_of(state2.opt_state))
+        masks = analysis.deployed_masks(state2)
         if run.uses["prune"]:
             dense = {k: v for k, v in dense_kernels.items() if k in masks}
             summary["prune"] = analysis.prune_report(run, masks, dense, bits, workdir,
