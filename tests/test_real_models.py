@@ -187,8 +187,9 @@ ADC_AWARE = {"adc.bits": 4, "dac.bits": 1, "adc.full_scale_ref": "calibrated",
 def test_public_model_patterns_run_the_whole_chain(tmp_path, module, exclude, overrides):
     """(A Dropout head runs the whole chain in `tests/test_graph.py`'s OwnNet.) The MNIST-style
     CNN trains the last half of its one-epoch stage through its ADCs (its convolutions and
-    dense layers): the integer engine is bit-exact with the fake-quantized ADC path it was
-    trained on. (The same on the ResNet costs about 45 s more here, mostly compiling.)"""
+    dense layers), its full scales written when that phase begins; the deployed integer
+    engine is bit-exact with the fake-quantized ADC path. (The same on the ResNet costs about
+    45 s more here, mostly compiling.)"""
     c = _config(exclude)
     for dotted, value in overrides.items():
         block, key = dotted.split(".")
