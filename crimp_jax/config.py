@@ -199,6 +199,12 @@ def check_run(run: RunSpec) -> None:
         raise ConfigError(f"evaluate.dac_bits={e.dac_bits}: a DAC sweep reads through finite "
                           "ADCs; set adc.bits > 0 (0 is ideal ADCs, where the DAC does not "
                           "matter)")
+    if e.calib_quantiles and (run.adc.full_scale_ref != "calibrated"
+                              or not (run.adc.bits or e.adc_bits)):
+        raise ConfigError(f"evaluate.calib_quantiles={e.calib_quantiles}: a quantile sweep "
+                          "recalibrates finite ADCs; set adc.full_scale_ref='calibrated' "
+                          f"(now {run.adc.full_scale_ref!r}) and adc.bits > 0 or "
+                          "evaluate.adc_bits")
     if e.knob and KNOBS[e.knob].block == "adc" and not run.adc.bits:
         raise ConfigError(f"evaluate.knob={e.knob!r} sweeps finite ADCs, but adc.bits=0 (ideal "
                           "ADCs, read through effective kernels): set adc.bits > 0 (the "

@@ -31,7 +31,12 @@ re-parsing keys themselves. Top-level keys:
                        curves: {curve: {time_key(t): statistics}}},
                      knob_sweep (if `evaluate.knob`): {knob, doc, values, sigmas (null for
                        the sigma knob), figure, curves: {curve: {sigma_key (or '-'):
-                       {knob_key(value): statistics}}}}} or null
+                       {knob_key(value): statistics}}}},
+                     quantile_sweep (if `evaluate.calib_quantiles`): {curve, dac_bits,
+                       full_scale_per, read, quantiles, sigmas, bits, accuracy: {'%g' of the
+                       quantile: {sigma_key: {bits: statistics}}}, ideal, within_0.5_points:
+                       {quantile: {sigma_key: bits or null}}, references: {quantile:
+                       adc_references}}} or null
                      (each section one registered evaluator, `evaluate.evaluators`)
   cost              `cost.cost_summary` or null
   partial, wall_s, device, date, command, config

@@ -27,7 +27,8 @@ def test_whole_chain_writes_every_section(tmp_path):
     full scales reading the two arrays' difference, 4-bit DACs): its integer engine equals the
     fake-quantized ADC path; every section of summary.json: pruning, cost, the Monte Carlo
     curves (compensation off and on), ADC and DAC sweeps with their costs, a drift sweep with
-    its figure; then re-evaluated under a 5-bit ADC without training. (The ideal-ADC engine's
+    its figure; then re-evaluated under a 5-bit ADC without training, with its full scales
+    calibrated again at two quantiles. (The ideal-ADC engine's
     exact logits: the own-model whole chains, tests/test_graph.py and tests/test_examples.py.)"""
     from crimp_jax.summary import read_summary
 
@@ -82,6 +83,10 @@ def test_whole_chain_writes_every_section(tmp_path):
     c.evaluate.compensation = ("on",)  # one compiled sweep
     # and along the ADC-bits knob (a traced value) at the same sigma: the same chips
     c.evaluate.knob, c.evaluate.knob_values, c.evaluate.periphery_sigmas = "adc_bits", (5,), (0.3,)
+    # and the full scales calibrated again at quantiles 1 (the run's) and 0.9; the run's own
+    # sweeps are not asked for again
+    c.evaluate.calib_quantiles = (1.0, 0.9)
+    c.evaluate.adc_bits, c.evaluate.dac_bits, c.evaluate.read_times = (), (), ()
     out = tmp_path / "evaluate" / "adc5"
     got = reevaluate(c, tmp_path, out, {"command": "test"})
     assert json.loads((out / "evaluation.json").read_text()) == got
@@ -93,6 +98,15 @@ def test_whole_chain_writes_every_section(tmp_path):
     assert knob["knob"] == "adc_bits" and knob["values"] == [5.0]
     assert knob["curves"]["both"]["0.3"]["5"] == mc["curves"]["both"]["0.3"]
     assert (out / "accuracy_vs_adc_bits.png").stat().st_size > 0
+    assert not {"adc_sweep", "dac_sweep", "drift_sweep"} & set(mc)
+    qs = mc["quantile_sweep"]
+    assert qs["quantiles"] == [1.0, 0.9] and qs["bits"] == [5] and qs["sigmas"] == [0.3]
+    # quantile 1 is the deployment's own calibration: its references and its chips' reads
+    assert qs["references"]["1"] == mc["adc_references"]
+    assert qs["accuracy"]["1"]["0.3"]["5"] == mc["curves"]["both"]["0.3"]
+    assert qs["ideal"]["0.3"]["n_chips"] == 2 and set(qs["within_0.5_points"]) == {"1", "0.9"}
+    low, top = qs["references"]["0.9"], qs["references"]["1"]
+    assert all(low[k] <= top[k] for k in top) and any(low[k] < top[k] for k in top)
     after = {p: p.read_bytes() for p in tmp_path.rglob("*")
              if p.is_file() and out not in p.parents}
     assert after == before
@@ -231,7 +245,10 @@ def test_bad_values_rejected_before_compile():
              ({"crimp.select_chips": 2, "data.val_per_class": 5,
                "crimp.variation_start_epochs": 2.0}, "no stage epoch has the final masks"),
              ({"data.val_per_class": 4990}, r"data.train_per_class=20: expected <= 10 "),
-             ({"crimp.select_sigma": -0.1}, r"crimp.select_sigma=-0.1: expected")]
+             ({"crimp.select_sigma": -0.1}, r"crimp.select_sigma=-0.1: expected"),
+             ({"evaluate.calib_quantiles": (1.5,)}, r"evaluate.calib_quantiles entry=1.5"),
+             ({"evaluate.calib_quantiles": (0.99,), "adc.bits": 5},
+              r"calib_quantiles=\(0.99,\): a quantile sweep .*adc.full_scale_ref='calibrated'")]
     for over, msg in cases:
         with pytest.raises(ConfigError, match=msg):
             pipeline.validate_config(tiny_config(**over))

@@ -51,6 +51,10 @@ class EvaluateSpec:
         are the sigmas when knob='sigma'), compensation off and on as in `compensation`; one
         compiled program for all values (`montecarlo.knob_sweep`).
       knob_values: the values of `knob` (each in the knob's range).
+      calib_quantiles: ADC full-scale quantiles (each in (0, 1]) to compare: for each, the ADC
+        full scales are calibrated again at that `adc.calib_quantile` and the ADC bits
+        (`adc_bits`, else the `adc` block's bits) read at `periphery_sigmas`, beside ideal
+        ADCs (`montecarlo.quantile_sweep`; adc.full_scale_ref must be 'calibrated'). () : none.
     """
 
     chips: int = DEFAULT_CHIPS
@@ -69,6 +73,7 @@ class EvaluateSpec:
     read_times: tuple = ()
     knob: str = ""
     knob_values: tuple = ()
+    calib_quantiles: tuple = ()
 
     def __post_init__(self):
         check_int("evaluate.chips", self.chips, 0)
@@ -106,6 +111,10 @@ class EvaluateSpec:
                               f"evaluate.knob: name the knob to sweep (one of {tuple(KNOBS)})")
         else:
             object.__setattr__(self, "knob_values", ())
+        quantiles = tuple(self.calib_quantiles)
+        for q in quantiles:
+            check_float("evaluate.calib_quantiles entry", q, 0.0, 1.0, lo_open=True)
+        object.__setattr__(self, "calib_quantiles", tuple(float(q) for q in quantiles))
 
     def _sigma_tuple(self, name: str) -> None:
         """Field `name` as a non-empty tuple of floats, each a valid sigma."""

@@ -11,6 +11,8 @@ config does not ask for it). Registered:
   drift_sweep  read times (`evaluate.read_times`) at `headline_sigma`
   knob_sweep   any registered knob (`evaluate.knob`, `evaluate.knob_values`;
                `crimp_jax.variation.knobs.KNOBS`) at `periphery_sigmas`
+  quantile_sweep  ADC full scales calibrated at each of `evaluate.calib_quantiles`, the ADC
+               bits at `periphery_sigmas` for each
 
 A new sweep is one `@evaluator("name")` function here (big_vision's registered evaluators); a
 new swept setting needs none: it is a `Knob` entry that `knob_sweep` sweeps.
@@ -238,6 +240,37 @@ def knob_sweep(ctx: Context) -> dict | None:
     plot_accuracy_vs_bits({"curve": last, "accuracy": curves[last]}, ctx.figure(out["figure"]),
                           name, ctx.fp_accuracy)
     return out
+
+
+@evaluator("quantile_sweep")
+def quantile_sweep(ctx: Context) -> dict | None:
+    """ADC full scales calibrated at each quantile of `evaluate.calib_quantiles` (the
+    `adc.calib_quantile` of a re-calibration; adc.full_scale_ref = 'calibrated'): accuracy per
+    ADC resolution (`evaluate.adc_bits`, else the run's adc.bits; the bits a traced knob, one
+    compiled program per quantile) at `periphery_sigmas`, the fewest bits within 0.5 points of
+    ideal ADCs per quantile, and each quantile's references."""
+    e, run = ctx.ecfg, ctx.run
+    if not e.calib_quantiles:
+        return None
+    bits = e.adc_bits or (run.adc.bits,)
+    sigmas = e.periphery_sigmas
+    points = {f"{sigma_key(s)}/{b}": {"sigma": s, "adc_bits": float(b)}
+              for s in sigmas for b in bits}
+    ideal = ctx.ideal_adc
+    accuracy, within, references = {}, {}, {}
+    for q in e.calib_quantiles:
+        per = ctx.calibrated(adc=dataclasses.replace(run.adc, bits=max(bits), calib_quantile=q))
+        res = ctx.sweep(ctx.sweep_compensation, points, per)
+        by_sigma = {sigma_key(s): {str(b): res[f"{sigma_key(s)}/{b}"] for b in bits}
+                    for s in sigmas}
+        key = f"{q:g}"
+        accuracy[key], references[key] = by_sigma, dict(per.references)
+        within[key] = {k: stays_within(v, ideal[k]["mean"]) for k, v in by_sigma.items()}
+    return {"curve": ctx.curve(ctx.sweep_compensation), "dac_bits": run.dac.bits,
+            "full_scale_per": run.adc.full_scale_per, "read": run.adc.read,
+            "quantiles": list(e.calib_quantiles), "sigmas": list(sigmas), "bits": list(bits),
+            "accuracy": accuracy, "ideal": ideal, "within_0.5_points": within,
+            "references": references}
 
 
 def monte_carlo(run, folded_model, params, qstate, masks_flat, test, workdir: Path,
