@@ -102,6 +102,28 @@ class Context:
         return calibrated_periphery(self.run, self.graph, self.params, self.qstate, self.masks,
                                     self.calib_images, **changes)
 
+    def with_adc(self, adc: AdcSpec) -> Periphery:
+        """The run's periphery with ADCs `adc`: its calibrated full scales kept where `adc`
+        differs from the run's ADCs only in bits (the references do not depend on them: one
+        calibration serves every resolution), else calibrated again."""
+        per = self.periphery
+        if per.references and dataclasses.replace(adc, bits=per.adc.bits) == per.adc:
+            return dataclasses.replace(per, adc=adc)
+        return self.calibrated(adc=adc)
+
+    def bits_sweep(self, bits: tuple, periphery: Periphery) -> tuple:
+        """ADC resolutions `bits` (a traced knob: one compiled program) at `periphery_sigmas`
+        through `periphery`: ({sigma_key: {bits: summary}}, {sigma_key: fewest bits within
+        0.5 points of ideal ADCs})."""
+        sigmas = self.ecfg.periphery_sigmas
+        points = {f"{sigma_key(s)}/{b}": {"sigma": s, "adc_bits": float(b)}
+                  for s in sigmas for b in bits}
+        res = self.sweep(self.sweep_compensation, points, periphery)
+        by_sigma = {sigma_key(s): {str(b): res[f"{sigma_key(s)}/{b}"] for b in bits}
+                    for s in sigmas}
+        ideal = self.ideal_adc
+        return by_sigma, {k: stays_within(v, ideal[k]["mean"]) for k, v in by_sigma.items()}
+
     def sweep(self, compensation: bool, points: dict, periphery: Periphery | None = None,
               n_chips: int | None = None) -> dict:
         """{point: accuracy_summary} of `evaluate.chips` chips at each point {name: knobs}."""
@@ -145,24 +167,14 @@ def adc_sweep(ctx: Context) -> dict | None:
     e, run = ctx.ecfg, ctx.run
     if not e.adc_bits:
         return None
-    top = dataclasses.replace(run.adc, bits=max(e.adc_bits))
-    # the calibrated references do not depend on the ADC bits: one calibration serves all
-    per = ctx.periphery
-    top = dataclasses.replace(per, adc=top) if per.references else ctx.calibrated(adc=top)
-    sigmas = e.periphery_sigmas
-    points = {f"{sigma_key(s)}/{b}": {"sigma": s, "adc_bits": float(b)}
-              for s in sigmas for b in e.adc_bits}
-    res = ctx.sweep(ctx.sweep_compensation, points, top)
-    by_sigma = {sigma_key(s): {str(b): res[f"{sigma_key(s)}/{b}"] for b in e.adc_bits}
-                for s in sigmas}
-    ideal = ctx.ideal_adc
+    top = ctx.with_adc(dataclasses.replace(run.adc, bits=max(e.adc_bits)))
+    by_sigma, within = ctx.bits_sweep(e.adc_bits, top)
     out = {
         "curve": ctx.curve(ctx.sweep_compensation), "dac_bits": run.dac.bits,
         "full_scale": run.adc.full_scale, "full_scale_ref": run.adc.full_scale_ref,
         "references": dict(top.references) or None,
-        "read": run.adc.read, "sigmas": list(sigmas), "bits": list(e.adc_bits),
-        "accuracy": by_sigma, "ideal": ideal,
-        "within_0.5_points": {k: stays_within(v, ideal[k]["mean"]) for k, v in by_sigma.items()},
+        "read": run.adc.read, "sigmas": list(e.periphery_sigmas), "bits": list(e.adc_bits),
+        "accuracy": by_sigma, "ideal": ctx.ideal_adc, "within_0.5_points": within,
         "cost": None if ctx.cost_at is None else
         {str(b): ctx.cost_at(b, run.dac.bits) for b in (0,) + tuple(e.adc_bits)},
         "figure": "accuracy_vs_adc_bits.png"}
@@ -248,29 +260,23 @@ def quantile_sweep(ctx: Context) -> dict | None:
     `adc.calib_quantile` of a re-calibration; adc.full_scale_ref = 'calibrated'): accuracy per
     ADC resolution (`evaluate.adc_bits`, else the run's adc.bits; the bits a traced knob, one
     compiled program per quantile) at `periphery_sigmas`, the fewest bits within 0.5 points of
-    ideal ADCs per quantile, and each quantile's references."""
+    ideal ADCs per quantile, and each quantile's references (the run's own quantile keeps the
+    deployment's calibration)."""
     e, run = ctx.ecfg, ctx.run
     if not e.calib_quantiles:
         return None
     bits = e.adc_bits or (run.adc.bits,)
-    sigmas = e.periphery_sigmas
-    points = {f"{sigma_key(s)}/{b}": {"sigma": s, "adc_bits": float(b)}
-              for s in sigmas for b in bits}
-    ideal = ctx.ideal_adc
     accuracy, within, references = {}, {}, {}
     for q in e.calib_quantiles:
-        per = ctx.calibrated(adc=dataclasses.replace(run.adc, bits=max(bits), calib_quantile=q))
-        res = ctx.sweep(ctx.sweep_compensation, points, per)
-        by_sigma = {sigma_key(s): {str(b): res[f"{sigma_key(s)}/{b}"] for b in bits}
-                    for s in sigmas}
+        per = ctx.with_adc(dataclasses.replace(run.adc, bits=max(bits), calib_quantile=q))
         key = f"{q:g}"
-        accuracy[key], references[key] = by_sigma, dict(per.references)
-        within[key] = {k: stays_within(v, ideal[k]["mean"]) for k, v in by_sigma.items()}
+        accuracy[key], within[key] = ctx.bits_sweep(bits, per)
+        references[key] = dict(per.references)
     return {"curve": ctx.curve(ctx.sweep_compensation), "dac_bits": run.dac.bits,
             "full_scale_per": run.adc.full_scale_per, "read": run.adc.read,
-            "quantiles": list(e.calib_quantiles), "sigmas": list(sigmas), "bits": list(bits),
-            "accuracy": accuracy, "ideal": ideal, "within_0.5_points": within,
-            "references": references}
+            "quantiles": list(e.calib_quantiles), "sigmas": list(e.periphery_sigmas),
+            "bits": list(bits), "accuracy": accuracy, "ideal": ctx.ideal_adc,
+            "within_0.5_points": within, "references": references}
 
 
 def monte_carlo(run, folded_model, params, qstate, masks_flat, test, workdir: Path,
