@@ -7,7 +7,10 @@ Restores the run's deployed network (`crimp_jax.train.finished`), applies the ov
 config the run recorded, and runs the Monte Carlo evaluation (and the sweeps the `evaluate`
 block asks for) into DIR (default: WORKDIR/evaluate/<the overrides>): evaluation.json (the
 `montecarlo` section of a summary, with the command, the device, the date and the overrides)
-and its figures. The run's own files are not touched. Only chip and evaluation settings may
+and its figures; with `evaluate.engine` (on unless the run turned it off; a crossbar-faithful
+check of ResNet-20 on 10,000 images takes about 30 minutes on 2 CPU cores) also the integer
+artifact under the new settings, DIR/model_int.npz, and its check against fake quantization
+on the whole test set (evaluation.json's `engine`). The run's own files are not touched. Only chip and evaluation settings may
 change (blocks: variation, adc, dac, evaluate, cost); anything that changes the trained network
 is refused in one line. Bad input ends with one `error:` line and exit status 2.
 """
@@ -80,9 +83,14 @@ def main(argv):
     record = {"overrides": overrides(sys.argv[1:]),
               "command": command_line(["python", "-m", "experiments.evaluate"] + sys.argv[1:])}
     try:
-        mc = reevaluate(FLAGS.config, FLAGS.workdir, out, record)["montecarlo"]
+        result = reevaluate(FLAGS.config, FLAGS.workdir, out, record)
     except EXPECTED as e:
         fail(str(e))
+    mc, eng = result["montecarlo"], result["engine"]
+    if eng is not None:
+        print(f"integer engine: {100 * eng['integer_engine']:.2f}% on {eng['test_images']} test "
+              f"images, exact logits {eng['engine_exact_logits']:.4f} "
+              f"({out / eng['artifact']})")
     for curve, per_sigma in mc["curves"].items():
         cells = "  ".join(f"sigma {s}: {100 * st['mean']:.2f} +/- {100 * st['std']:.2f}"
                           for s, st in per_sigma.items())

@@ -27,8 +27,9 @@ def test_whole_chain_writes_every_section(tmp_path):
     full scales reading the two arrays' difference, 4-bit DACs): its integer engine equals the
     fake-quantized ADC path; every section of summary.json: pruning, cost, the Monte Carlo
     curves (compensation off and on), ADC and DAC sweeps with their costs, a drift sweep with
-    its figure; then re-evaluated under a 5-bit ADC without training, with its full scales
-    calibrated again at two quantiles. (The ideal-ADC engine's
+    its figure; then re-evaluated under a 5-bit ADC without training (its integer artifact
+    bit-exact with the 5-bit ADC path), with its full scales calibrated again at two
+    quantiles. (The ideal-ADC engine's
     exact logits: the own-model whole chains, tests/test_graph.py and tests/test_examples.py.)"""
     from crimp_jax.summary import read_summary
 
@@ -90,6 +91,13 @@ def test_whole_chain_writes_every_section(tmp_path):
     out = tmp_path / "evaluate" / "adc5"
     got = reevaluate(c, tmp_path, out, {"command": "test"})
     assert json.loads((out / "evaluation.json").read_text()) == got
+    # the integer artifact of the 5-bit deployment, its engine equal to the 5-bit ADC path
+    from crimp_jax.integer import load_artifact
+    eng = got["engine"]
+    assert eng["artifact"] == "model_int.npz" and eng["test_images"] == s["test_images"]
+    assert eng["integer_engine"] == eng["fake_quant_adc"] and eng["max_logit_diff"] == 0.0
+    assert eng["engine_exact_logits"] == 1.0 and eng["engine_agreement"] == 1.0
+    assert load_artifact(str(out / "model_int.npz")).header["periphery"]["adc"]["bits"] == 5
     mc = got["montecarlo"]
     assert mc["adc"]["bits"] == 5 and set(mc["curves"]) == {"both"}
     assert set(mc["curves"]["both"]) == {"0.3"}

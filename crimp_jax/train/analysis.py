@@ -47,6 +47,22 @@ def integer_deploy(workdir: Path, model_name: str, folded_model, params, qstate,
     return cmp
 
 
+def engine_check(workdir: Path, model_name: str, folded_model, params, qstate, qcfg, test,
+                 periphery: Periphery | None = None, masks: dict | None = None) -> dict:
+    """`integer_deploy` as `summary.json`'s accuracy entries: {integer_engine,
+    engine_agreement, engine_exact_logits, max_logit_diff, fake_quant_adc (a crossbar-faithful
+    artifact only: the fake-quantized ADC path it is compared with), artifact (its file name
+    in `workdir`)}."""
+    cmp = integer_deploy(workdir, model_name, folded_model, params, qstate, qcfg, test,
+                         periphery, masks)
+    out = {"integer_engine": cmp["engine_accuracy"], "engine_agreement": cmp["agreement"],
+           "engine_exact_logits": cmp["exact_logits"],
+           "max_logit_diff": cmp["max_abs_logit_diff"]}
+    if cmp["crossbar_faithful"]:  # the engine runs the ADC datapath (adc.bits > 0)
+        out["fake_quant_adc"] = cmp["fake_quant_accuracy"]
+    return {**out, "artifact": cmp["artifact"]}
+
+
 def strip_prefix(flat: dict, prefix: str = "params/") -> dict:
     return {k.removeprefix(prefix): v for k, v in flat.items()}
 

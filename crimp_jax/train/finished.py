@@ -47,7 +47,12 @@ def load_finished(config, workdir) -> FinishedRun:
         deployed_folded,
         init_crimp_state,
     )
-    from crimp_jax.train.pipeline import fp_task, init_fp_state, make_network
+    from crimp_jax.train.pipeline import (
+        fp_task,
+        init_fp_state,
+        make_network,
+        network_name,
+    )
 
     run = parse_config(config)
     if not run.uses["quant"]:
@@ -55,7 +60,7 @@ def load_finished(config, workdir) -> FinishedRun:
                          f"re-evaluate")
     train_np, test_np, _, info = load_splits(run.data)
     net = make_network(run, info)
-    models = StageModels(run.model.name, net.in_float32(), net.graph)
+    models = StageModels(network_name(run, net), net.in_float32(), net.graph)
     spe = len(train_np.labels) // run.train.batch_size
     fp_state = init_fp_state(run, net, fp_task(run, net, spe).tx)
     calib = jnp.asarray(calibration_sample(train_np.images, run.crimp.calib_images,
@@ -76,15 +81,24 @@ def load_finished(config, workdir) -> FinishedRun:
 
 
 def reevaluate(config, workdir, out, record: dict | None = None) -> dict:
-    """The Monte Carlo section (`evaluate.evaluators.monte_carlo`: chips per sigma, compensation off/on,
-    the sweeps the `evaluate` block asks for) of the finished run in `workdir`, evaluated
-    under `config` (the run's own, with other chip or evaluation settings), written with its
-    figures to `out`/evaluation.json together with `record` (the command, ...). Nothing in
-    `workdir` is written. Returns what evaluation.json holds."""
+    """The finished run in `workdir` evaluated under `config` (the run's own, with other chip
+    or evaluation settings) as the run evaluated itself, written with its figures and
+    artifact to `out`/evaluation.json together with `record` (the command, ...):
+
+      engine      with `evaluate.engine` and power-of-two scales: the integer artifact of the
+                  deployment under these settings (`out`/model_int.npz; with finite ADCs
+                  crossbar-faithful, its full scales calibrated again) checked against the
+                  fake-quantized model on the whole test set (`analysis.engine_check`'s
+                  entries, and test_images), else null
+      montecarlo  `evaluate.evaluators.monte_carlo` (chips per sigma, compensation off/on, the
+                  sweeps the `evaluate` block asks for)
+
+    Nothing in `workdir` is written. Returns what evaluation.json holds."""
     import json
 
     from crimp_jax.evaluate import chips, evaluators
     from crimp_jax.summary import read_summary
+    from crimp_jax.train import analysis
     from crimp_jax.train.pipeline import device_description, utc_now
 
     done = load_finished(config, workdir)
@@ -93,11 +107,16 @@ def reevaluate(config, workdir, out, record: dict | None = None) -> dict:
     graph = done.models.folded
     per = chips.calibrated_periphery(run, graph, done.params, done.qstate, done.masks,
                                      done.train.images)
+    engine = None
+    if run.evaluate.engine and analysis.quant_summary(run.quant)["scale"] == "po2":
+        engine = analysis.engine_check(out, done.models.name, graph, done.params, done.qstate,
+                                       run.quant, done.test, per, done.masks)
+        engine["test_images"] = int(len(done.test.labels))
     mc = evaluators.monte_carlo(run, graph, done.params, done.qstate, done.masks, done.test,
                                 out, read_summary(Path(workdir)).fp_accuracy,
                                 calib_images=done.train.images, deployed=per)
     result = {"workdir": str(workdir), **(record or {}), "device": device_description(),
-              "date": utc_now(), "montecarlo": mc}
+              "date": utc_now(), "engine": engine, "montecarlo": mc}
     text = json.dumps(result, indent=1)
     (out / "evaluation.json").write_text(text)
     return json.loads(text)

@@ -381,15 +381,10 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
         save_summary(workdir, summary, config, t_start, final=False)
         per = chips.calibrated_periphery(run, graph, p, qs, masks, train_np.images)
         if run.evaluate.engine and summary["quant"]["scale"] == "po2":
-            cmp = analysis.integer_deploy(workdir, model_name, graph, p, qs, run.quant,
-                                          test_np, per, masks)
-            summary["accuracy"].update(integer_engine=cmp["engine_accuracy"],
-                                       engine_agreement=cmp["agreement"],
-                                       engine_exact_logits=cmp["exact_logits"],
-                                       max_logit_diff=cmp["max_abs_logit_diff"])
-            if cmp["crossbar_faithful"]:  # the engine runs the ADC datapath (adc.bits > 0)
-                summary["accuracy"]["fake_quant_adc"] = cmp["fake_quant_accuracy"]
-            summary["integer_artifact"] = cmp["artifact"]
+            eng = analysis.engine_check(workdir, model_name, graph, p, qs, run.quant, test_np,
+                                        per, masks)
+            summary["integer_artifact"] = eng.pop("artifact")
+            summary["accuracy"].update(eng)
             save_summary(workdir, summary, config, t_start, final=False)
         if run.evaluate.chips > 0:
             summary["montecarlo"] = evaluators.monte_carlo(
