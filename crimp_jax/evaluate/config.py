@@ -34,7 +34,9 @@ class EvaluateSpec:
       mc_impl: Monte Carlo implementation: 'vmap' (one compiled program over chips), 'loop'
         (one jitted call per chip) or 'auto' ('loop' on CPUs, 'vmap' on GPUs/TPUs).
       seed: chip i is programmed with fold_in(PRNGKey(seed), i).
-      engine: convert to the integer artifact and compare the integer engine with fake-quant.
+      engine: convert to the integer artifact and compare the integer engine with fake-quant
+        on the whole test set (after training, and in an `experiments.evaluate` re-read
+        under its chip settings: model_int.npz beside its evaluation.json).
       compensation: Monte Carlo curves to run: self-compensation 'off' and/or 'on'.
       adc_bits: ADC resolutions (1..16 bits) to sweep at `periphery_sigmas`, crossbar-faithfully
         (`crimp_jax.periphery`; the `adc` block's full scale and read, the `dac` block's
