@@ -25,7 +25,8 @@ prune, 23 fine-tune epochs) and crimp_bnc_s20_t4 (crimp_bnc_s20 trained at sigma
 0.4, evaluated at the same sigmas; crimp_bnc_s20_t4_seed1 the same with training seed 1:
 another second stage from the same float model); crimp_bnc_s40_t4 (crimp_bnc_s20_t4 with a
 40-epoch stage: 1 dense, 16 prune, 23 fine-tune epochs, as qp80_s40);
-crimp_bnc_s20_t5 (crimp_bnc_s20 trained at sigma 0.5);
+crimp_bnc_s20_t5 (crimp_bnc_s20 trained at sigma 0.5; crimp_bnc_s20_t5_seed1 the same with
+training seed 1);
 crimp_bnc_s20_t4_adc4 (issue 23's ADC check on this benchmark): crimp_bnc_s20_t4 with its last 3
 epochs trained through 4-bit ADCs (1-bit DACs, per-slice calibrated full scales), its Monte
 Carlo the ADC-bit sweep (4, 5, 6 bits and ideal at sigma 0 and 0.3, 5 chips, 1,000 test
@@ -85,7 +86,9 @@ VARIANTS = {"crimp_k2": ("crimp", None, {"crimp.variation_draws": 2}),
             "crimp_bnc_s20_t4_adc4_ps_e11": ("crimp", 20, {
                 **BNC, "variation.sigma": 0.4, **ADC4, "crimp.adc_calibrate_at": "phase_start",
                 "evaluate.engine": False, "crimp.adc_aware_epochs": 11.0}),
-            "crimp_bnc_s20_t5": ("crimp", 20, {**BNC, "variation.sigma": 0.5})}
+            "crimp_bnc_s20_t5": ("crimp", 20, {**BNC, "variation.sigma": 0.5}),
+            "crimp_bnc_s20_t5_seed1": ("crimp", 20, {**BNC, "variation.sigma": 0.5,
+                                                     "train.seed": 1})}
 ARGS = resnet20_proxy.ARGS + tuple(VARIANTS)
 
 
