@@ -91,6 +91,10 @@ def main(argv):
         print(f"integer engine: {100 * eng['integer_engine']:.2f}% on {eng['test_images']} test "
               f"images, exact logits {eng['engine_exact_logits']:.4f} "
               f"({out / eng['artifact']})")
+    elif not FLAGS.config.evaluate.engine:
+        print("integer engine: not checked (evaluate.engine=False, as the run had it or as "
+              "asked; --config.evaluate.engine=True writes the integer artifact for these "
+              "settings)")
     for curve, per_sigma in mc["curves"].items():
         cells = "  ".join(f"sigma {s}: {100 * st['mean']:.2f} +/- {100 * st['std']:.2f}"
                           for s, st in per_sigma.items())
