@@ -10,9 +10,10 @@ block asks for) into DIR (default: WORKDIR/evaluate/<the overrides>): evaluation
 and its figures; with `evaluate.engine` (on unless the run turned it off; a crossbar-faithful
 check of ResNet-20 on 10,000 images takes about 30 minutes on 2 CPU cores) also the integer
 artifact under the new settings, DIR/model_int.npz, and its check against fake quantization
-on the whole test set (evaluation.json's `engine`). The run's own files are not touched. Only chip and evaluation settings may
-change (blocks: variation, adc, dac, evaluate, cost); anything that changes the trained network
-is refused in one line. Bad input ends with one `error:` line and exit status 2.
+on the whole test set (evaluation.json's `engine`). The run's own files are not touched. Only
+chip and evaluation settings may change (blocks: variation, adc, dac, evaluate, cost);
+anything that changes the trained network is refused in one line. Bad input ends with one
+`error:` line and exit status 2.
 """
 
 import logging

@@ -52,6 +52,7 @@ def load_finished(config, workdir) -> FinishedRun:
         init_fp_state,
         make_network,
         network_name,
+        validate_layer_rules,
     )
 
     run = parse_config(config)
@@ -60,6 +61,7 @@ def load_finished(config, workdir) -> FinishedRun:
                          f"re-evaluate")
     train_np, test_np, _, info = load_splits(run.data)
     net = make_network(run, info)
+    validate_layer_rules(run, net)  # e.g. evaluate.engine=True on a network it cannot run
     models = StageModels(network_name(run, net), net.in_float32(), net.graph)
     spe = len(train_np.labels) // run.train.batch_size
     fp_state = init_fp_state(run, net, fp_task(run, net, spe).tx)
