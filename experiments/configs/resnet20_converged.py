@@ -12,7 +12,8 @@ Arguments:
 fp, fp_long, q, qp50, qp80, qv, crimp (see resnet20_proxy.py; BatchNorm 'fold_per_step', as
 there), and more `crimp` rows:
 crimp_k2 (two chips per step, `crimp.variation_draws=2`), crimp_bnc (BatchNorm kept at
-one convolution per layer, `crimp.batchnorm='corrected'`) and crimp_bnc_k4 (crimp_bnc with
+one convolution per layer, `crimp.batchnorm='corrected'`), crimp_bnc_k2 (crimp_bnc with two
+chips per step, each reading the whole batch) and crimp_bnc_k4 (crimp_bnc with
 four chips per step, each reading a quarter of the batch: `crimp.draws_split`), and the
 levers of issue 22 item 3: crimp_bnc_v1 (crimp_bnc with variation-aware training from the end
 of the dense epoch instead of the end of pruning, `crimp.variation_start_epochs=1`: 8 epochs
@@ -59,6 +60,7 @@ ADC4 = {"adc.bits": 4, "dac.bits": 1, "adc.full_scale_ref": "calibrated",
 # overrides, "block.key": value)
 VARIANTS = {"crimp_k2": ("crimp", None, {"crimp.variation_draws": 2}),
             "crimp_bnc": ("crimp", None, BNC),
+            "crimp_bnc_k2": ("crimp", None, {**BNC, "crimp.variation_draws": 2}),
             "crimp_bnc_k4": ("crimp", None, {**BNC, "crimp.variation_draws": 4,
                                              "crimp.draws_split": True}),
             "crimp_bnc_v1": ("crimp", None, {**BNC, "crimp.variation_start_epochs": 1.0}),
