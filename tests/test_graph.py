@@ -336,6 +336,16 @@ def test_grey_images_of_another_dataset_run_the_chain_and_a_non_shift_mean_is_re
         _synthetic_dataset_config("mnist", **{"evaluate.engine": False}), tmp_path / "b")
     assert s["dataset"]["image_shape"] == [28, 28, 1] and s["dataset"]["num_classes"] == 10
     assert len(s["dataset"]["mean_int"]) == 1 and s["montecarlo"]["curves"]
+    # a re-read of the finished run asking for the engine is refused alike, before any restore
+    from crimp_jax.config import config_from_dict
+    from crimp_jax.summary import read_summary
+    from crimp_jax.train.finished import reevaluate
+    c = config_from_dict(read_summary(tmp_path / "b").data["config"])
+    c.evaluate.engine = True
+    with pytest.raises(Exception) as e:
+        reevaluate(c, tmp_path / "b", tmp_path / "b_engine")
+    assert "mean0 divides by 49" in str(e.value) and "evaluate.engine" in str(e.value)
+    assert not (tmp_path / "b_engine").exists()
 
 
 def test_the_class_count_comes_from_the_data():
