@@ -101,7 +101,7 @@ def reevaluate(config, workdir, out, record: dict | None = None) -> dict:
     from crimp_jax.evaluate import chips, evaluators
     from crimp_jax.summary import read_summary
     from crimp_jax.train import analysis
-    from crimp_jax.train.pipeline import device_description, utc_now
+    from crimp_jax.train.pipeline import device_description, engine_asked, utc_now
 
     done = load_finished(config, workdir)
     run, out = done.run, Path(out)
@@ -110,7 +110,7 @@ def reevaluate(config, workdir, out, record: dict | None = None) -> dict:
     per = chips.calibrated_periphery(run, graph, done.params, done.qstate, done.masks,
                                      done.train.images)
     engine = None
-    if run.evaluate.engine and analysis.quant_summary(run.quant)["scale"] == "po2":
+    if engine_asked(run):
         engine = analysis.engine_check(out, done.models.name, graph, done.params, done.qstate,
                                        run.quant, done.test, per, done.masks)
         engine["test_images"] = int(len(done.test.labels))

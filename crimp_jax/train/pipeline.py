@@ -77,6 +77,13 @@ def check_batch_size(run: RunSpec, train_images: int | None) -> None:
                           f"{run.data.train_per_class})")
 
 
+def engine_asked(run: RunSpec) -> bool:
+    """Whether the deployment is converted to the integer artifact and its engine checked (after
+    training, and in a re-read): `evaluate.engine` with power-of-two scales, the only scales
+    the integer engine computes with."""
+    return run.evaluate.engine and run.quant.scale_mode == "po2"
+
+
 def validate_layer_rules(run: RunSpec, network: Network) -> None:
     """Regex layer rules (quantization bits, pruned layers) checked on the network's graph
     (read abstractly, no compile) before the float stage trains, so a typo costs no time."""
@@ -85,7 +92,7 @@ def validate_layer_rules(run: RunSpec, network: Network) -> None:
 
     make_plan(network.graph, run.quant)
     obstacles = network.graph.integer_obstacles()
-    if run.evaluate.engine and run.quant.scale_mode == "po2" and obstacles:
+    if engine_asked(run) and obstacles:
         raise ConfigError(f"evaluate.engine=True: the integer engine cannot run this network "
                           f"on {network.image_shape} images ({'; '.join(obstacles)}, so the mean "
                           f"is not a shift); set evaluate.engine=False or use an input size whose "
@@ -380,7 +387,7 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
         summary["cost"] = analysis.cost_report(run, p, masks, summary["quant"]["scale"], bits)
         save_summary(workdir, summary, config, t_start, final=False)
         per = chips.calibrated_periphery(run, graph, p, qs, masks, train_np.images)
-        if run.evaluate.engine and summary["quant"]["scale"] == "po2":
+        if engine_asked(run):
             eng = analysis.engine_check(workdir, model_name, graph, p, qs, run.quant, test_np,
                                         per, masks)
             summary["integer_artifact"] = eng.pop("artifact")
