@@ -25,7 +25,8 @@ the fair reference for crimp_bnc_s20), qp80_s40 (qp80 with a 40-epoch stage: 1 d
 prune, 23 fine-tune epochs) and crimp_bnc_s20_t4 (crimp_bnc_s20 trained at sigma
 0.4, evaluated at the same sigmas; crimp_bnc_s20_t4_seed1 the same with training seed 1:
 another second stage from the same float model); crimp_bnc_s40_t4 (crimp_bnc_s20_t4 with a
-40-epoch stage: 1 dense, 16 prune, 23 fine-tune epochs, as qp80_s40);
+40-epoch stage: 1 dense, 16 prune, 23 fine-tune epochs, as qp80_s40; crimp_bnc_s40_t4_seed1
+the same with training seed 1);
 crimp_bnc_s20_t5 (crimp_bnc_s20 trained at sigma 0.5; crimp_bnc_s20_t5_seed1 the same with
 training seed 1);
 crimp_bnc_s20_t4_adc4 (issue 23's ADC check on this benchmark): crimp_bnc_s20_t4 with its last 3
@@ -74,6 +75,8 @@ VARIANTS = {"crimp_k2": ("crimp", None, {"crimp.variation_draws": 2}),
             "crimp_bnc_s20_t4_seed1": ("crimp", 20, {**BNC, "variation.sigma": 0.4,
                                                      "train.seed": 1}),
             "crimp_bnc_s40_t4": ("crimp", 40, {**BNC, "variation.sigma": 0.4}),
+            "crimp_bnc_s40_t4_seed1": ("crimp", 40, {**BNC, "variation.sigma": 0.4,
+                                                     "train.seed": 1}),
             "crimp_bnc_s20_t4_adc4": ("crimp", 20, {**BNC, "variation.sigma": 0.4, **ADC4}),
             "crimp_bnc_s20_t4_adc4_ps": ("crimp", 20, {
                 **BNC, "variation.sigma": 0.4, **ADC4, "crimp.adc_calibrate_at": "phase_start",
