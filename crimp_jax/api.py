@@ -18,6 +18,11 @@ writes the integer artifact and checks the integer engine against it, runs Monte
 chips and the cost model, and returns the summary it wrote to `<workdir>/summary.json`.
 `python -m experiments.run --config=...` is this same call on a config file.
 
+`reevaluate` reads a finished run again under other chip settings, without training and
+without touching the run's files (`python -m experiments.evaluate` for registered models):
+
+    cj.reevaluate(MyNet(), "runs/mynet", {"adc.bits": 5, "variation.sigma": 0.5}, data=splits)
+
 The module maps normalised float images (N, H, W, C) to logits and is built from the ops of
 `crimp_jax.graph.ops` (nn.Conv, nn.Dense, nn.BatchNorm, ReLU, max/average pooling, global
 average pooling, flatten, residual adds with identity, option-A or projection shortcuts);
@@ -50,5 +55,28 @@ def run(model=None, config=None, workdir: str = "runs/api", *, data: Splits | No
                               variables=variables)
 
 
+def reevaluate(model, workdir: str, changes: dict | None = None, out: str | None = None, *,
+               data: Splits | None = None) -> dict:
+    """The finished run in `workdir` evaluated again under `changes` {'block.key': value}
+    (chip and evaluation settings: blocks variation, adc, dac, evaluate, cost; e.g.
+    {'adc.bits': 5, 'evaluate.chips': 20}), without training: the Monte Carlo table and, with
+    `evaluate.engine` (the run's setting unless changed), the integer artifact for those
+    settings checked against the fake-quantized model. `model` and `data`: the module and the
+    splits `run` trained on (a fresh instance: the weights come from the run's checkpoint;
+    None: the registered `model.name`, the config's data block). Writes `out` (default
+    `workdir`/evaluate/<changes>)/evaluation.json and returns its content; the run's own files
+    are not touched. A network or data other than the run's is refused before anything is
+    restored."""
+    from crimp_jax.train import finished
+    from crimp_jax.train.pipeline import command_line
+
+    changes = dict(changes or {})
+    config = finished.with_changes(finished.recorded_config(workdir), changes)
+    pairs = [f"{k}={v}" for k, v in changes.items()]
+    out = finished.default_out(workdir, pairs) if out is None else out
+    record = {"overrides": [f"--config.{p}" for p in pairs], "command": command_line()}
+    return finished.reevaluate(config, workdir, out, record, network=model, data=data)
+
+
 __all__ = ["base_config", "lock", "splits_from_arrays", "Splits", "Graph", "GraphError",
-           "Network", "network", "run"]
+           "Network", "network", "run", "reevaluate"]

@@ -13,11 +13,13 @@ artifact under the new settings, DIR/model_int.npz, and its check against fake q
 on the whole test set (evaluation.json's `engine`). The run's own files are not touched. Only
 chip and evaluation settings may change (blocks: variation, adc, dac, evaluate, cost);
 anything that changes the trained network is refused in one line. Bad input ends with one
-`error:` line and exit status 2.
+`error:` line and exit status 2. A run trained on a researcher's own module and arrays
+(`crimp_jax.api.run`) is re-evaluated from Python with that module and data,
+`crimp_jax.api.reevaluate(MyNet(), WORKDIR, {"adc.bits": 5}, data=splits)`; here it is refused
+in one line before any data is loaded.
 """
 
 import logging
-import re
 import sys
 from pathlib import Path
 
@@ -32,7 +34,6 @@ flags.DEFINE_string("workdir", None, "The finished run's workdir.")
 flags.DEFINE_string("out", None, "Output folder (default: WORKDIR/evaluate/<overrides>).")
 
 FROM_WORKDIR = Path(__file__).resolve().parent / "configs" / "from_workdir.py"
-CHIP_BLOCKS = ("variation", "adc", "dac", "evaluate", "cost")
 
 
 def overrides(argv) -> list:
@@ -41,6 +42,8 @@ def overrides(argv) -> list:
 
 
 def parse_flags(argv):
+    from crimp_jax.train.finished import CHIP_BLOCKS
+
     workdir = next((a.split("=", 1)[1] for a in argv if a.startswith("--workdir=")), None)
     if workdir is None:
         fail("--workdir=DIR is required: the workdir of a finished run")
@@ -68,19 +71,15 @@ def parse_flags(argv):
     return rest
 
 
-def default_out(workdir: str, argv) -> Path:
-    slug = ",".join(a.removeprefix("--config.") for a in overrides(argv)) or "as_trained"
-    return Path(workdir) / "evaluate" / re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", slug)[:150]
-
-
 def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}: overrides are --config.BLOCK.KEY=VALUE")
     logging.getLogger("absl").setLevel(logging.WARNING)
-    from crimp_jax.train.finished import reevaluate
+    from crimp_jax.train.finished import default_out, reevaluate
     from crimp_jax.train.pipeline import command_line
 
-    out = Path(FLAGS.out) if FLAGS.out else default_out(FLAGS.workdir, sys.argv)
+    changes = [a.removeprefix("--config.") for a in overrides(sys.argv[1:])]
+    out = Path(FLAGS.out) if FLAGS.out else default_out(FLAGS.workdir, changes)
     record = {"overrides": overrides(sys.argv[1:]),
               "command": command_line(["python", "-m", "experiments.evaluate"] + sys.argv[1:])}
     try:

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from crimp_jax import api
 from crimp_jax.graph import GraphError, Network
 from crimp_jax.train import pipeline
 from experiments.configs.quickstart import get_config
@@ -223,7 +224,14 @@ def test_an_nnx_cnn_with_dropout_runs_the_whole_chain(tmp_path):
     c.evaluate.test_per_class = 0
     c.crimp.batchnorm = "fold_per_step"  # the BatchNorm statistics taken from NNX layers
     c.evaluate.compensation = ("on",)
+    splits = _splits(2)
     s = pipeline.train_and_evaluate(c, tmp_path, network=MnistStyleCNN(nnx.Rngs(0)),
-                                    data=_splits(2))
+                                    data=splits)
     assert s["accuracy"]["engine_exact_logits"] == 1.0, s["accuracy"]
     assert s["montecarlo"]["curves"] and s["cost"]["tiles"] <= s["cost"]["dense_tiles"]
+    # re-read as trained from a fresh instance initialised otherwise: the weights come from
+    # the run's checkpoint, so the engine and the same chips give the run's own numbers
+    got = api.reevaluate(MnistStyleCNN(nnx.Rngs(1)), str(tmp_path), data=splits)
+    assert got["engine"]["integer_engine"] == s["accuracy"]["integer_engine"]
+    assert got["engine"]["engine_exact_logits"] == 1.0
+    assert got["montecarlo"]["curves"] == s["montecarlo"]["curves"]

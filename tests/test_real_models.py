@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from crimp_jax import api
 from crimp_jax.data import splits_from_arrays, synthetic_split
 from crimp_jax.graph import GraphError, Network
 from crimp_jax.train import pipeline
@@ -189,12 +190,16 @@ def test_public_model_patterns_run_the_whole_chain(tmp_path, module, exclude, ov
     CNN trains the last half of its one-epoch stage through its ADCs (its convolutions and
     dense layers), its full scales written when that phase begins; the deployed integer
     engine is bit-exact with the fake-quantized ADC path. (The same on the ResNet costs about
-    45 s more here, mostly compiling.)"""
+    45 s more here, mostly compiling.) The CNN's finished run is then re-read under 5-bit ADCs
+    with its module and arrays (`crimp_jax.api.reevaluate`), its own files untouched (the NNX
+    re-read: `tests/test_nnx.py`); another module, other arrays, or the arrays left out are
+    refused."""
     c = _config(exclude)
     for dotted, value in overrides.items():
         block, key = dotted.split(".")
         c[block][key] = value
-    s = pipeline.train_and_evaluate(c, tmp_path, network=module, data=_splits(2))
+    splits = _splits(2)
+    s = pipeline.train_and_evaluate(c, tmp_path, network=module, data=splits)
     assert s["accuracy"]["engine_exact_logits"] == 1.0, s["accuracy"]
     assert s["montecarlo"]["curves"] and s["cost"]["tiles"] <= s["cost"]["dense_tiles"]
     if overrides:
@@ -202,3 +207,34 @@ def test_public_model_patterns_run_the_whole_chain(tmp_path, module, exclude, ov
         refs = json.loads((tmp_path / "adc_references.json").read_text())
         assert refs["step"] > 0 and len(refs["references"]) == len(s["montecarlo"][
             "adc_references"])  # one per crossbar layer
+
+    # another module, other arrays, or the arrays left out: refused before anything is restored
+    with pytest.raises(ValueError, match=r"trained on other data \(.*there, .* here\)"):
+        api.reevaluate(module, str(tmp_path), {}, data=_splits(1))
+    with pytest.raises(ValueError, match=rf"trained on {type(module).__name__!r}; the module "
+                                         r"given is 'DropoutHead'"):
+        api.reevaluate(DropoutHead(), str(tmp_path), {}, data=splits)
+    with pytest.raises(ValueError, match=r"trained on the data 'own' given to crimp_jax.api.run"):
+        api.reevaluate(module, str(tmp_path), {"adc.bits": 5})
+    if not overrides:
+        return  # (the re-read costs the ResNet ~20 s more here, the CNN ~0)
+    # re-read without training, under other ADCs: the new integer artifact's engine equals the
+    # fake-quantized 5-bit ADC path to the logit; the run's files are unchanged
+    from crimp_jax.integer import load_artifact
+    from crimp_jax.train.checkpoint import folder_digest
+
+    before = folder_digest(tmp_path)
+    got = api.reevaluate(module, str(tmp_path), {
+        "adc.bits": 5, "adc.full_scale_ref": "calibrated", "adc.full_scale_per": "slice",
+        "evaluate.chips": 2, "evaluate.sigmas": (0.3,)}, data=splits)
+    out = tmp_path / "evaluate" / ("adc.bits=5,adc.full_scale_ref=calibrated,"
+                                   "adc.full_scale_per=slice,evaluate.chips=2,"
+                                   "evaluate.sigmas=_0.3,_")
+    assert json.loads((out / "evaluation.json").read_text()) == got
+    eng = got["engine"]
+    assert eng["integer_engine"] == eng["fake_quant_adc"] and eng["max_logit_diff"] == 0.0, eng
+    assert eng["engine_exact_logits"] == 1.0 and eng["test_images"] == s["test_images"]
+    assert load_artifact(str(out / "model_int.npz")).header["periphery"]["adc"]["bits"] == 5
+    assert got["montecarlo"]["curves"]["both"]["0.3"]["n_chips"] == 2
+    after = folder_digest(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith("evaluate/")} == before

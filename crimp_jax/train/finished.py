@@ -1,9 +1,17 @@
 """A finished run, restored read-only: what re-evaluating it needs without training again.
 
-    done = load_finished(config, "runs/quickstart")   # config: the run's (summary.json's)
+    config = with_changes(recorded_config("runs/quickstart"), {"adc.bits": 5})
+    done = load_finished(config, "runs/quickstart")   # network=, data=: see below
     done.params, done.qstate, done.masks              # the deployed folded network
     done.test, done.train                             # its data splits (host arrays)
-    reevaluate(config_with_new_chip_settings, "runs/quickstart", out_dir)
+    reevaluate(config, "runs/quickstart", out_dir)
+
+A run trained on a researcher's own module and arrays (`crimp_jax.api.run(MyNet(), config,
+workdir, data=splits)`) is restored with the same module (a fresh instance: the weights come
+from the checkpoint) and data: `network=MyNet(), data=splits` (`crimp_jax.api.reevaluate`).
+Which network and data the run trained on is checked against its summary.json before any
+data is loaded or anything restored: the module's name (`summary.model`), and the data's
+name, class count, image shape and channel statistics (`summary.dataset`).
 
 The deployed state (the model-selection pick, `checkpoints/crimp_best`, where the run selected
 one; else the last of `checkpoints/crimp`) is restored into a template
@@ -20,7 +28,13 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from crimp_jax.config import parse_config
+from crimp_jax.config import config_from_dict, lock, parse_config
+from crimp_jax.summary import Summary, read_summary
+from crimp_jax.utils.blocks import ConfigError
+
+# the config blocks a re-evaluation may change: the chip and how it is evaluated; any other
+# key would describe another trained network
+CHIP_BLOCKS = ("variation", "adc", "dac", "evaluate", "cost")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,10 +48,82 @@ class FinishedRun:
     params: dict  # deployed folded {layer: {kernel, bias}}
     qstate: dict
     masks: dict | None  # flat {kernel path: 0/1}, None without pruning
+    summary: Summary  # the run's summary.json
 
 
-def load_finished(config, workdir) -> FinishedRun:
-    """The finished run in `workdir`, trained with `config` (see module docstring)."""
+def recorded_config(workdir):
+    """The (locked) config the finished run in `workdir` recorded in its summary.json."""
+    return lock(config_from_dict(read_summary(Path(workdir)).data["config"]))
+
+
+def with_changes(config, changes: dict):
+    """A copy of `config` with `changes` {'block.key': value} applied: chip and evaluation
+    settings only (`CHIP_BLOCKS`). An unknown key, a key of another block or a value of the
+    wrong type is a ConfigError naming it."""
+    config = lock(config_from_dict(config.to_dict()))
+    for dotted, value in changes.items():
+        block, _, key = str(dotted).partition(".")
+        if block not in CHIP_BLOCKS:
+            raise ConfigError(f"{dotted}: re-evaluation changes chip and evaluation settings "
+                              f"only (blocks {', '.join(CHIP_BLOCKS)}); {block!r} would change "
+                              f"the trained network: train a new run")
+        if key not in config[block]:
+            raise ConfigError(f"{dotted}: block {block!r} has no key {key!r}; its keys: "
+                              f"{', '.join(sorted(config[block]))} (docs/config.md)")
+        try:
+            config[block][key] = value
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{dotted}={value!r}: {e}") from None
+    return config
+
+
+def default_out(workdir, changes: list) -> Path:
+    """Where a re-evaluation writes by default: `workdir`/evaluate/<the changes, 'KEY=VALUE'
+    strings joined by commas, or 'as_trained'>."""
+    import re
+
+    slug = ",".join(changes) or "as_trained"
+    return Path(workdir) / "evaluate" / re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", slug)[:150]
+
+
+def _check_trained_on(workdir, summary: Summary, run, network) -> None:
+    """Refuses a network other than the one the run trained (by `summary.model`), before any
+    data is loaded; a run on a researcher's own module needs that module."""
+    from crimp_jax.train.pipeline import network_name
+
+    trained = summary.model
+    if network is None and trained != run.model.name:
+        raise ConfigError(
+            f"{workdir} was trained on the module {trained!r} given to crimp_jax.api.run, not "
+            f"on the registered model.name {run.model.name!r}: re-evaluate it from Python with "
+            f"the same module and data, crimp_jax.api.reevaluate({trained}(...), "
+            f"{str(workdir)!r}, {{'adc.bits': 5}}, data=splits) (README, 'Bring your own "
+            f"model')")
+    if network is not None and network_name(run, network) != trained:
+        raise ConfigError(f"{workdir} was trained on {trained!r}; the module given is "
+                          f"{network_name(run, network)!r}: pass the module the run trained")
+
+
+def _check_same_data(workdir, summary: Summary, info) -> None:
+    """Refuses data whose name, classes, image shape or channel statistics differ from those
+    the run trained on (`summary.dataset`): the statistics are folded into the first layer."""
+    recorded = summary.get("dataset") or {}
+    here = {"name": info.name, "num_classes": info.num_classes,
+            "image_shape": list(info.image_shape), "mean_int": list(info.mean_int),
+            "std": list(info.std)}
+    diff = [f"{k} {recorded[k]} there, {v} here" for k, v in here.items()
+            if k in recorded and recorded[k] != v]
+    if diff:
+        raise ConfigError(f"{workdir} was trained on other data ({'; '.join(diff)}): "
+                          f"re-evaluate it with the data it trained on (crimp_jax.api."
+                          f"reevaluate(..., data=) as given to crimp_jax.api.run, else the "
+                          f"run's data block)")
+
+
+def load_finished(config, workdir, *, network=None, data=None) -> FinishedRun:
+    """The finished run in `workdir`, trained with `config` on `network` (a flax module or
+    `Network`; None: the registered `model.name`) and `data` (`Splits`; None: the config's
+    data block); see the module docstring."""
     from crimp_jax.data import calibration_sample, load_splits
     from crimp_jax.train import analysis
     from crimp_jax.train.checkpoint import StageCheckpointer
@@ -59,8 +145,19 @@ def load_finished(config, workdir) -> FinishedRun:
     if not run.uses["quant"]:
         raise ValueError(f"{workdir}: a method={run.method!r} run has no second stage to "
                          f"re-evaluate")
-    train_np, test_np, _, info = load_splits(run.data)
-    net = make_network(run, info)
+    summary = read_summary(Path(workdir))
+    _check_trained_on(workdir, summary, run, network)
+    trained_on = (summary.get("dataset") or {}).get("name", run.data.dataset)
+    if data is None and trained_on != run.data.dataset:
+        raise ConfigError(f"{workdir} was trained on the data {trained_on!r} given to "
+                          f"crimp_jax.api.run, not on its data block ({run.data.dataset!r}): "
+                          f"re-evaluate it from Python with the same data, "
+                          f"crimp_jax.api.reevaluate(..., data=splits)")
+    train_np, test_np, _, info = load_splits(run.data) if data is None else data
+    _check_same_data(workdir, summary, info)
+    net = make_network(run, info, network)
+    if network is not None:
+        net.check_graph()  # as the run did: the graph computes the module's function
     validate_layer_rules(run, net)  # e.g. evaluate.engine=True on a network it cannot run
     models = StageModels(network_name(run, net), net.in_float32(), net.graph)
     spe = len(train_np.labels) // run.train.batch_size
@@ -79,10 +176,12 @@ def load_finished(config, workdir) -> FinishedRun:
     ckpt.close()
     masks = analysis.deployed_masks(state)
     return FinishedRun(run, Path(workdir), train_np, test_np, models, state,
-                       deployed_folded(run, models, state), state.params["quant"], masks)
+                       deployed_folded(run, models, state), state.params["quant"], masks,
+                       summary)
 
 
-def reevaluate(config, workdir, out, record: dict | None = None) -> dict:
+def reevaluate(config, workdir, out, record: dict | None = None, *, network=None,
+               data=None) -> dict:
     """The finished run in `workdir` evaluated under `config` (the run's own, with other chip
     or evaluation settings) as the run evaluated itself, written with its figures and
     artifact to `out`/evaluation.json together with `record` (the command, ...):
@@ -95,15 +194,15 @@ def reevaluate(config, workdir, out, record: dict | None = None) -> dict:
       montecarlo  `evaluate.evaluators.monte_carlo` (chips per sigma, compensation off/on, the
                   sweeps the `evaluate` block asks for)
 
+    `network`, `data`: a run on a researcher's own module and arrays (`load_finished`).
     Nothing in `workdir` is written. Returns what evaluation.json holds."""
     import json
 
     from crimp_jax.evaluate import chips, evaluators
-    from crimp_jax.summary import read_summary
     from crimp_jax.train import analysis
     from crimp_jax.train.pipeline import device_description, engine_asked, utc_now
 
-    done = load_finished(config, workdir)
+    done = load_finished(config, workdir, network=network, data=data)
     run, out = done.run, Path(out)
     out.mkdir(parents=True, exist_ok=True)
     graph = done.models.folded
@@ -115,7 +214,7 @@ def reevaluate(config, workdir, out, record: dict | None = None) -> dict:
                                        run.quant, done.test, per, done.masks)
         engine["test_images"] = int(len(done.test.labels))
     mc = evaluators.monte_carlo(run, graph, done.params, done.qstate, done.masks, done.test,
-                                out, read_summary(Path(workdir)).fp_accuracy,
+                                out, done.summary.fp_accuracy,
                                 calib_images=done.train.images, deployed=per)
     result = {"workdir": str(workdir), **(record or {}), "device": device_description(),
               "date": utc_now(), "engine": engine, "montecarlo": mc}

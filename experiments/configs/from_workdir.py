@@ -4,10 +4,9 @@
 `--config.BLOCK.KEY=VALUE` overrides apply to the run's own settings.
 """
 
-import json
 from pathlib import Path
 
-from crimp_jax.config import config_from_dict, lock
+from crimp_jax.train.finished import recorded_config
 
 
 def get_config(workdir: str = ""):
@@ -15,4 +14,4 @@ def get_config(workdir: str = ""):
     if not path.is_file():
         raise ValueError(f"--workdir={workdir}: no summary.json in it; expected the workdir of "
                          f"a finished run")
-    return lock(config_from_dict(json.loads(path.read_text())["config"]))
+    return recorded_config(workdir)
