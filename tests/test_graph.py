@@ -203,7 +203,29 @@ class WeightStandardised(_Base):
         return nn.relu(StdConv(8, (3, 3), use_bias=False, name="std")(x))
 
 
+class LeakyRelu(_Base):
+    def body(self, x, train):
+        return nn.leaky_relu(nn.Conv(8, (3, 3), name="conv0")(x))
+
+
+class Relu6(_Base):
+    def body(self, x, train):
+        return jax.nn.relu6(nn.Conv(8, (3, 3), name="conv0")(x))
+
+
+class LogSoftmaxHead(nn.Module):
+    """Log-probabilities out, as many ported PyTorch classifiers end (`F.log_softmax`)."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.relu(nn.Conv(8, (3, 3), name="conv0")(x))
+        return nn.log_softmax(nn.Dense(10, name="head")(jnp.mean(x, axis=(1, 2))))
+
+
 @pytest.mark.parametrize("module,words", [
+    (LeakyRelu(), ("'<root>'", "'ge'", "leaky_relu", "use nn.relu")),
+    (Relu6(), ("'min'", "relu6", "use nn.relu")),
+    (LogSoftmaxHead(), ("'reduce_max'", "log_softmax at the end", "return the logits")),
     (WeightStandardised(), ("'std'", "StdConv", "overrides __call__", "nn.Conv itself")),
     (WithLayerNorm(), ("'ln'", "LayerNorm")),
     (Depthwise(), ("'dw'", "feature_group_count=8")),
@@ -275,6 +297,20 @@ def test_a_misread_layer_is_refused_naming_the_first_layer_that_differs(monkeypa
         monkeypatch.setattr(Graph, "values", misread(target))
         with pytest.raises(GraphError, match=f"compute the module's function: {target} differs"):
             net.check_graph()
+
+
+class HalfPrecisionLayer(_Base):
+    """One layer given dtype=bfloat16 in the module's code (not a module `dtype` attribute,
+    which `Network.in_float32` replaces)."""
+
+    def body(self, x, train):
+        return nn.relu(nn.Conv(8, (3, 3), dtype=jnp.bfloat16, name="conv0")(x))
+
+
+def test_a_layer_computing_in_half_precision_is_refused_saying_so():
+    with pytest.raises(GraphError, match=r"conv0 differs by up to .*layer 'conv0' computes in "
+                                         r"bfloat16 \(its dtype argument\).*float32"):
+        _net(HalfPrecisionLayer(), _splits(2)).check_graph()
 
 
 def test_every_registered_op_says_how_it_is_run_converted_and_read():

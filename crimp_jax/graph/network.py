@@ -181,6 +181,18 @@ class Network:
             else:
                 diff = float(jnp.max(jnp.abs(got - want.reshape(got.shape))))
             if not diff <= rtol * scale + 1e-5:
+                half = [(path, y.dtype) for path, y in outputs.items()
+                        if getattr(y, "dtype", None) in (jnp.bfloat16, jnp.float16)]
+                if half:
+                    raise GraphError(
+                        f"the graph read from {self.name or self.module_name} does not "
+                        f"compute the module's function: {what} differs by up to {diff:.3g} "
+                        f"(its outputs reach {scale:.3g}) on random inputs, and layer "
+                        f"{half[0][0]!r} computes in {half[0][1]} (its dtype argument) while "
+                        f"the graph and the second stage compute in float32; build the layers "
+                        f"in float32, or give the module a `dtype` attribute its layers take "
+                        f"(crimp_jax then reads it with dtype=float32, as the flax examples' "
+                        f"ResNet(dtype=jnp.bfloat16))")
                 raise GraphError(
                     f"the graph read from {self.name or self.module_name} does not "
                     f"compute the module's function: {what} differs by up to {diff:.3g} (its "

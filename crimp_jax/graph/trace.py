@@ -52,7 +52,14 @@ PRIMITIVE_HINTS = {
     "mul": "a product with an activation or a per-channel constant (a gate, attention, a "
            "custom scale); fold constants into the layer's kernel",
     "dot_general": "a matrix product outside nn.Dense (e.g. attention or einsum); use nn.Dense",
-    "reduce_max": "a max over axes (global max pooling); use nn.max_pool windows or a mean",
+    "reduce_max": "a max over axes: global max pooling (use nn.max_pool windows or a mean) "
+                  "or a softmax / log_softmax at the end (return the logits: the loss applies "
+                  "the softmax)",
+    "ge": "a comparison of activations (leaky_relu, ELU, a hard threshold); use nn.relu",
+    "gt": "a comparison of activations (leaky_relu, ELU, a hard threshold); use nn.relu",
+    "select_n": "a choice between activations (leaky_relu, ELU, jnp.where); use nn.relu",
+    "min": "an upper clip of activations (relu6, hard_tanh, jnp.clip); use nn.relu",
+    "log": "a logarithm (log_softmax at the end); return the logits",
 }
 
 _marker = Primitive("crimp_module")
