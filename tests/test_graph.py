@@ -299,6 +299,31 @@ def test_a_misread_layer_is_refused_naming_the_first_layer_that_differs(monkeypa
             net.check_graph()
 
 
+class Rematerialised(nn.Module):
+    """Convolutions wrapped in nn.remat (gradient checkpointing, as memory-bound models do)."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        conv = nn.remat(nn.Conv)
+        x = nn.relu(nn.BatchNorm(use_running_average=not train, name="bn0")(
+            conv(8, (3, 3), use_bias=False, name="conv0")(x)))
+        x = nn.relu(conv(8, (3, 3), strides=2, name="conv1")(x))
+        return nn.Dense(10, name="head")(jnp.mean(x, axis=(1, 2)))
+
+
+def test_a_module_under_nn_remat_is_read_and_checked(monkeypatch):
+    """Its layers' outputs are traced inside remat (not recorded: that raised a tracer leak);
+    the layers after them and the logits still prove the graph, and find a misread (here
+    conv1 read without its padding)."""
+    net = _net(Rematerialised(), _splits(2))
+    assert [op["name"] for op in net.graph.layers] == ["conv0", "conv1", "head"]
+    net.check_graph()
+    conv1 = next(op for op in net.graph.ops if op["name"] == "conv1")
+    monkeypatch.setitem(conv1, "padding", ((0, 0), (0, 0)))
+    with pytest.raises(GraphError, match="compute the module's function: head differs"):
+        net.check_graph()
+
+
 class HalfPrecisionLayer(_Base):
     """One layer given dtype=bfloat16 in the module's code (not a module `dtype` attribute,
     which `Network.in_float32` replaces)."""

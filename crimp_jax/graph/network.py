@@ -162,7 +162,8 @@ class Network:
 
         def record(call, next_fun):
             y = next_fun(*call.args, **call.kwargs)
-            outputs.setdefault(call.path, y)
+            if not isinstance(y, jax.core.Tracer):  # inside nn.remat etc.: the logits decide
+                outputs.setdefault(call.path, y)
             return y
 
         with layer_calls(record):
