@@ -222,7 +222,15 @@ class LogSoftmaxHead(nn.Module):
         return nn.log_softmax(nn.Dense(10, name="head")(jnp.mean(x, axis=(1, 2))))
 
 
+class DictOutput(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.relu(nn.Conv(8, (3, 3), name="conv0")(x))
+        return {"logits": nn.Dense(10, name="head")(jnp.mean(x, axis=(1, 2)))}
+
+
 @pytest.mark.parametrize("module,words", [
+    (DictOutput(), ("returns a dict holding one array", "the array of logits itself")),
     (LeakyRelu(), ("'<root>'", "'ge'", "leaky_relu", "use nn.relu")),
     (Relu6(), ("'min'", "relu6", "use nn.relu")),
     (LogSoftmaxHead(), ("'reduce_max'", "log_softmax at the end", "return the logits")),
@@ -322,6 +330,47 @@ def test_a_module_under_nn_remat_is_read_and_checked(monkeypatch):
     monkeypatch.setitem(conv1, "padding", ((0, 0), (0, 0)))
     with pytest.raises(GraphError, match="compute the module's function: head differs"):
         net.check_graph()
+
+
+class AdaptivePoolHead(nn.Module):
+    """The PyTorch ResNets' head as it is often ported to flax: an adaptive average pool to
+    1x1 (`jnp.mean(..., keepdims=True)`), a 1x1 convolution on it, a flatten, a classifier."""
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.relu(nn.BatchNorm(use_running_average=not train, name="bn0")(
+            nn.Conv(8, (3, 3), use_bias=False, name="conv0")(x)))
+        x = nn.relu(nn.Conv(16, (3, 3), strides=2, name="conv1")(x))
+        x = jnp.mean(x, axis=(1, 2), keepdims=True)
+        x = nn.relu(nn.Conv(16, (1, 1), name="conv2")(x))
+        return nn.Dense(10, name="head")(x.reshape(x.shape[0], -1))
+
+
+def test_a_global_mean_with_keepdims_is_read_and_runs_integer_only():
+    """(N, C) -> (N, 1, 1, C) is the `expand` op: read, checked against the module, and the
+    integer engine equals the fake-quantized graph on every logit."""
+    import functools
+
+    from crimp_jax.integer import convert, make_engine
+    from crimp_jax.quant import fake_quant_apply, init_quant_state
+
+    splits = _splits(2)
+    net = _net(AdaptivePoolHead(), splits)
+    g = net.graph
+    assert [op["op"] for op in g.ops if op["op"] in ("sum", "expand", "scale", "flatten")] == [
+        "sum", "expand", "scale", "flatten"]
+    assert "mean0" in [op["name"] for op in g.ops]  # sum, expand, divide: still the mean
+    net.check_graph()
+    v = net.init(jax.random.key(0))
+    params = fold_params(g, v["params"], v["batch_stats"])
+    x = jnp.asarray(splits.train.images[:8])
+    cfg = dict(weight_bits=8, act_bits=8)
+    q = init_quant_state(g, params, x, cfg)
+    art = convert(g, params, q, cfg, model_name="adaptive_pool_head")
+    li = np.asarray(make_engine(art)(x))
+    lf = np.asarray(jax.jit(functools.partial(fake_quant_apply, g, qcfg=cfg))(params, q, x))
+    np.testing.assert_array_equal(li.astype(np.float64) * 2.0 ** art.output_exponent, lf)
+    assert len(np.unique(li)) > li.size // 2
 
 
 class HalfPrecisionLayer(_Base):

@@ -548,6 +548,8 @@ def _scale_read(eqn, args, rd):
                             "scalar factor is supported")
     divisor = float(c.flat[0]) if eqn.primitive == "div" else 1.0 / float(c.flat[0])
     src = rd.producer(g)
+    if src is not None and src["op"] == "expand":  # the mean taken with keepdims=True
+        src = rd.producer(src["in"][0])
     if src is not None and src["op"] == "sum" and divisor == np.prod(rd.shape_of(src["in"][0])[1:3]):
         label = "mean"  # names only: a global average pool is a sum + scale
     elif src is not None and src["op"] == "sumpool" and divisor == np.prod(src["window"]):
@@ -571,7 +573,7 @@ register(OpDef("scale", lambda op, xs, fx: xs[0] / op["divisor"], _scale_convert
                lambda step, xs, ex: xs[0], primitives=("div", "mul"), read=_scale_read))
 
 
-# --- flatten, subsample, pad -----------------------------------------------------------------
+# --- flatten, expand, subsample, pad ---------------------------------------------------------
 
 def _flatten_read(eqn, args, rd):
     (g,) = rd.graph_args(args, eqn)
@@ -596,6 +598,31 @@ def _flatten(op, xs, ctx):
 
 register(OpDef("flatten", _flatten, _flatten_convert, _flatten,
                primitives=("reshape", "squeeze"), read=_flatten_read, keeps_grid=True))
+
+
+def _expand_read(eqn, args, rd):
+    (g,) = rd.graph_args(args, eqn)
+    out = tuple(eqn.outvars_shape)
+    if (len(g.shape) != 2 or out != (g.shape[0], 1, 1, g.shape[1])
+            or tuple(eqn.params["broadcast_dimensions"]) != (0, 3)):
+        raise rd.error(eqn, f"a broadcast {tuple(g.shape)} -> {out} (only (N, C) -> "
+                            "(N, 1, 1, C), the global mean with keepdims=True, is supported)")
+    return rd.emit("expand", [g], eqn)
+
+
+def _expand_convert(op, ins, cx):
+    (v,) = ins
+    return _step(op), Val(v.e, v.bound, (1, 1))
+
+
+def _expand(op, xs, ctx):
+    return xs[0][:, None, None, :]
+
+
+# (N, C) -> (N, 1, 1, C): `jnp.mean(x, (1, 2), keepdims=True)` (a PyTorch-style adaptive
+# average pool), read back by a flatten or by a 1x1 convolution
+register(OpDef("expand", _expand, _expand_convert, _expand, primitives=("broadcast_in_dim",),
+               read=_expand_read, keeps_grid=True))
 
 
 def _subsample_read(eqn, args, rd):

@@ -215,8 +215,9 @@ class Reader:
         op = {"op": kind, "name": name, "in": [g.name for g in ins], "out": name, **attrs}
         return self.add(op, eqn.outvars_shape)
 
-    def producer(self, g: G):
-        op = self._producer.get(g.name)
+    def producer(self, g):
+        """The op that computed graph value `g` (a G or its name); None for the input."""
+        op = self._producer.get(g if isinstance(g, str) else g.name)
         return None if op is None or op["op"] == "input" else op
 
     def shape_of(self, name: str) -> tuple:
@@ -249,12 +250,15 @@ def read_ops(module, variables, x, call_kwargs=None) -> tuple[list, str]:
         return module.apply(v, images, **call_kwargs)
 
     with layer_calls(_record_modules(records)):
-        closed = jax.make_jaxpr(fwd)(variables, x)
+        closed, returned = jax.make_jaxpr(fwd, return_shape=True)(variables, x)
     jaxpr = closed.jaxpr
     n_var = len(jax.tree.leaves(variables))
     if len(jaxpr.outvars) != 1:
         raise GraphError(f"the model returns {len(jaxpr.outvars)} arrays; expected one "
                          "array of logits")
+    if not isinstance(returned, jax.ShapeDtypeStruct):
+        raise GraphError(f"the model returns a {type(returned).__name__} holding one array; "
+                         f"expected the array of logits itself: return it")
     env = {v: ("c", np.asarray(c)) for v, c in zip(jaxpr.constvars, closed.consts)}
     for i, v in enumerate(jaxpr.invars):
         env[v] = ("v", -1 - i)
