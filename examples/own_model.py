@@ -49,3 +49,6 @@ print(f"float {summary['accuracy']['fp']:.2%}  CRIMP {summary['accuracy']['integ
       f" (integer engine, exact logits {summary['accuracy']['engine_exact_logits']:.0%})  "
       f"sigma 0.3 {mc[next(iter(mc))]['0.3']['mean']:.2%}  crossbars "
       f"{summary['cost']['dense_tiles']} -> {summary['cost']['tiles']} tiles")
+# Read the finished run again under other chip settings, without training (its files stay as
+# they are; tests/test_real_models.py runs this on a public model pattern):
+#   cj.reevaluate(MyNet(), "runs/mynet", {"adc.bits": 8, "evaluate.chips": 20}, data=splits)
