@@ -10,7 +10,8 @@ block asks for) into DIR (default: WORKDIR/evaluate/<the overrides>): evaluation
 and its figures; with `evaluate.engine` (on unless the run turned it off; a crossbar-faithful
 check of ResNet-20 on 10,000 images takes about 30 minutes on 2 CPU cores) also the integer
 artifact under the new settings, DIR/model_int.npz, and its check against fake quantization
-on the whole test set (evaluation.json's `engine`). The run's own files are not touched. Only
+on the whole test set (evaluation.json's `engine`); `--config.evaluate.chips=0` checks the
+engine alone (no Monte Carlo). The run's own files are not touched. Only
 chip and evaluation settings may change (blocks: variation, adc, dac, evaluate, cost);
 anything that changes the trained network is refused in one line. Bad input ends with one
 `error:` line and exit status 2. A run trained on a researcher's own module and arrays
@@ -95,7 +96,7 @@ def main(argv):
         print("integer engine: not checked (evaluate.engine=False, as the run had it or as "
               "asked; --config.evaluate.engine=True writes the integer artifact for these "
               "settings)")
-    for curve, per_sigma in mc["curves"].items():
+    for curve, per_sigma in (mc or {"curves": {}})["curves"].items():
         cells = "  ".join(f"sigma {s}: {100 * st['mean']:.2f} +/- {100 * st['std']:.2f}"
                           for s, st in per_sigma.items())
         print(f"{curve}: {cells}")

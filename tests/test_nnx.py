@@ -21,6 +21,7 @@ from flax import nnx
 
 from crimp_jax import api
 from crimp_jax.graph import GraphError, Network
+from crimp_jax.integer import load_artifact
 from crimp_jax.train import pipeline
 from experiments.configs.quickstart import get_config
 from tests.test_real_models import _splits
@@ -229,9 +230,14 @@ def test_an_nnx_cnn_with_dropout_runs_the_whole_chain(tmp_path):
                                     data=splits)
     assert s["accuracy"]["engine_exact_logits"] == 1.0, s["accuracy"]
     assert s["montecarlo"]["curves"] and s["cost"]["tiles"] <= s["cost"]["dense_tiles"]
-    # re-read as trained from a fresh instance initialised otherwise: the weights come from
-    # the run's checkpoint, so the engine and the same chips give the run's own numbers
-    got = api.reevaluate(MnistStyleCNN(nnx.Rngs(1)), str(tmp_path), data=splits)
+    # re-read as trained (engine only) from a fresh instance initialised otherwise: the
+    # weights come from the run's checkpoint, so the integer artifact is the run's own
+    got = api.reevaluate(MnistStyleCNN(nnx.Rngs(1)), str(tmp_path), {"evaluate.chips": 0},
+                         data=splits)
     assert got["engine"]["integer_engine"] == s["accuracy"]["integer_engine"]
-    assert got["engine"]["engine_exact_logits"] == 1.0
-    assert got["montecarlo"]["curves"] == s["montecarlo"]["curves"]
+    assert got["engine"]["engine_exact_logits"] == 1.0 and got["montecarlo"] is None
+    ours = load_artifact(str(tmp_path / "evaluate" / "evaluate.chips=0" / "model_int.npz"))
+    run = load_artifact(str(tmp_path / s["integer_artifact"]))
+    assert ours.arrays.keys() == run.arrays.keys()
+    for k in run.arrays:
+        np.testing.assert_array_equal(ours.arrays[k], run.arrays[k], err_msg=k)

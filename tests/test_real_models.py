@@ -216,6 +216,13 @@ def test_public_model_patterns_run_the_whole_chain(tmp_path, module, exclude, ov
         api.reevaluate(DropoutHead(), str(tmp_path), {}, data=splits)
     with pytest.raises(ValueError, match=r"trained on the data 'own' given to crimp_jax.api.run"):
         api.reevaluate(module, str(tmp_path), {"adc.bits": 5})
+    # as `python -m experiments.evaluate --workdir=...` reads it: the registered model.name
+    from crimp_jax.train import finished
+    with pytest.raises(ValueError, match=rf"trained on the module {type(module).__name__!r} "
+                                         r"given to crimp_jax.api.run, not on the registered "
+                                         r"model.name .*crimp_jax.api.reevaluate\("):
+        finished.reevaluate(finished.recorded_config(tmp_path), tmp_path, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
     if not overrides:
         return  # (the re-read costs the ResNet ~20 s more here, the CNN ~0)
     # re-read without training, under other ADCs: the new integer artifact's engine equals the
@@ -224,17 +231,16 @@ def test_public_model_patterns_run_the_whole_chain(tmp_path, module, exclude, ov
     from crimp_jax.train.checkpoint import folder_digest
 
     before = folder_digest(tmp_path)
-    got = api.reevaluate(module, str(tmp_path), {
+    got = api.reevaluate(module, str(tmp_path), {  # the engine alone: no Monte Carlo
         "adc.bits": 5, "adc.full_scale_ref": "calibrated", "adc.full_scale_per": "slice",
-        "evaluate.chips": 2, "evaluate.sigmas": (0.3,)}, data=splits)
+        "evaluate.chips": 0}, data=splits)
     out = tmp_path / "evaluate" / ("adc.bits=5,adc.full_scale_ref=calibrated,"
-                                   "adc.full_scale_per=slice,evaluate.chips=2,"
-                                   "evaluate.sigmas=_0.3,_")
+                                   "adc.full_scale_per=slice,evaluate.chips=0")
     assert json.loads((out / "evaluation.json").read_text()) == got
     eng = got["engine"]
     assert eng["integer_engine"] == eng["fake_quant_adc"] and eng["max_logit_diff"] == 0.0, eng
     assert eng["engine_exact_logits"] == 1.0 and eng["test_images"] == s["test_images"]
     assert load_artifact(str(out / "model_int.npz")).header["periphery"]["adc"]["bits"] == 5
-    assert got["montecarlo"]["curves"]["both"]["0.3"]["n_chips"] == 2
+    assert got["montecarlo"] is None
     after = folder_digest(tmp_path)
     assert {k: v for k, v in after.items() if not k.startswith("evaluate/")} == before

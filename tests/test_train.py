@@ -313,21 +313,15 @@ def test_cli_default_workdir_is_named_after_the_config():
 
 
 def test_evaluate_cli_refuses_in_one_line(tmp_path):
-    """`python -m experiments.evaluate`: a training key, a folder that is no finished run, a
-    missing --workdir and a run trained on a researcher's own module each end with one `error:`
-    line and exit status 2 (its success path is `crimp_jax.train.finished.reevaluate`, run on a
-    finished workdir in test_crimp_pipeline.py::test_whole_chain_writes_every_section; the own
-    module's, `crimp_jax.api.reevaluate`, in test_real_models.py and test_nnx.py)."""
+    """`python -m experiments.evaluate`: a training key, a folder that is no finished run and a
+    missing --workdir each end with one `error:` line and exit status 2 (its success path is
+    `crimp_jax.train.finished.reevaluate`, run on a finished workdir in
+    test_crimp_pipeline.py::test_whole_chain_writes_every_section; a run on a researcher's own
+    module is refused there before anything loads, test_real_models.py, and re-read with
+    `crimp_jax.api.reevaluate`, test_real_models.py and test_nnx.py)."""
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "summary.json").write_text(json.dumps({"config": {"method": "crimp"}}))
-    (tmp_path / "own").mkdir()
-    (tmp_path / "own" / "summary.json").write_text(json.dumps({
-        "model": "MyNet", "dataset": {"name": "arrays"}, "config": {"method": "q"}}))
     cases = [
-        ([f"--workdir={tmp_path / 'own'}", "--config.adc.bits=5"],
-         r"^error: .*own was trained on the module 'MyNet' given to crimp_jax.api.run, not on "
-         r"the registered model.name 'resnet20': re-evaluate it from Python .*crimp_jax.api."
-         r"reevaluate\(MyNet\(...\), "),
         ([f"--workdir={tmp_path / 'run'}", "--config.crimp.lr=0.1"],
          r"^error: --config.crimp.lr=0.1: re-evaluation changes chip and evaluation settings "
          r"only \(blocks variation, adc, dac, evaluate, cost\); 'crimp' would change"),

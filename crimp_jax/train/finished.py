@@ -192,7 +192,7 @@ def reevaluate(config, workdir, out, record: dict | None = None, *, network=None
                   fake-quantized model on the whole test set (`analysis.engine_check`'s
                   entries, and test_images), else null
       montecarlo  `evaluate.evaluators.monte_carlo` (chips per sigma, compensation off/on, the
-                  sweeps the `evaluate` block asks for)
+                  sweeps the `evaluate` block asks for); null with `evaluate.chips=0`
 
     `network`, `data`: a run on a researcher's own module and arrays (`load_finished`).
     Nothing in `workdir` is written. Returns what evaluation.json holds."""
@@ -213,9 +213,11 @@ def reevaluate(config, workdir, out, record: dict | None = None, *, network=None
         engine = analysis.engine_check(out, done.models.name, graph, done.params, done.qstate,
                                        run.quant, done.test, per, done.masks)
         engine["test_images"] = int(len(done.test.labels))
-    mc = evaluators.monte_carlo(run, graph, done.params, done.qstate, done.masks, done.test,
-                                out, done.summary.fp_accuracy,
-                                calib_images=done.train.images, deployed=per)
+    mc = None  # evaluate.chips=0: the engine alone, as a run with no Monte Carlo
+    if run.evaluate.chips > 0:
+        mc = evaluators.monte_carlo(run, graph, done.params, done.qstate, done.masks,
+                                    done.test, out, done.summary.fp_accuracy,
+                                    calib_images=done.train.images, deployed=per)
     result = {"workdir": str(workdir), **(record or {}), "device": device_description(),
               "date": utc_now(), "engine": engine, "montecarlo": mc}
     text = json.dumps(result, indent=1)
