@@ -39,7 +39,8 @@ and no integer-engine check (crimp_bnc_s20_t4_adc4 ran it: bit-exact);
 crimp_bnc_s20_t4_adc4_ps_e8: crimp_bnc_s20_t4_adc4_ps with its last 8 epochs (of 11 fine-tune
 epochs) trained through the ADCs instead of 3; crimp_bnc_s20_t4_adc4_ps_e11: the whole fine-tune
 phase (11 epochs) through the ADCs; crimp_bnc_s20_t4_adc4_ps_e8_q999: the 8-epoch row with
-its full scales (training and deployment) at the 0.999 quantile of the calibration reads.
+its full scales (training and deployment) at the 0.999 quantile of the calibration reads;
+crimp_bnc_s20_t4_adc4_ps_e11_q999: the same with the whole fine-tune phase through the ADCs.
 Commands:
   python -m experiments.run --config=experiments/configs/resnet20_converged.py:fp \
       --workdir=runs/resnet20_converged/fp
@@ -91,6 +92,10 @@ VARIANTS = {"crimp_k2": ("crimp", None, {"crimp.variation_draws": 2}),
             "crimp_bnc_s20_t4_adc4_ps_e11": ("crimp", 20, {
                 **BNC, "variation.sigma": 0.4, **ADC4, "crimp.adc_calibrate_at": "phase_start",
                 "evaluate.engine": False, "crimp.adc_aware_epochs": 11.0}),
+            "crimp_bnc_s20_t4_adc4_ps_e11_q999": ("crimp", 20, {
+                **BNC, "variation.sigma": 0.4, **ADC4, "crimp.adc_calibrate_at": "phase_start",
+                "evaluate.engine": False, "crimp.adc_aware_epochs": 11.0,
+                "adc.calib_quantile": 0.999}),
             "crimp_bnc_s20_t5": ("crimp", 20, {**BNC, "variation.sigma": 0.5}),
             "crimp_bnc_s20_t5_seed1": ("crimp", 20, {**BNC, "variation.sigma": 0.5,
                                                      "train.seed": 1})}
