@@ -467,3 +467,25 @@ def test_train_size():
     assert DataSpec(dataset="mnist", train_per_class=7).train_size() == 70
     assert DataSpec(dataset="mnist", source="synthetic").train_size() == 50000
     assert DataSpec(dataset="my_shapes", train_per_class=7).train_size() is None
+
+
+def test_a_callers_arrays_are_taken_as_nhwc_uint8_or_refused_in_one_line():
+    """`splits_from_arrays` (the library API): grey (N, H, W) images get their channel axis;
+    what a researcher commonly hands over wrong is one `DataError` saying what to pass."""
+    r = np.random.RandomState(0)
+    x, y = r.randint(0, 256, (12, 8, 8, 3)).astype(np.uint8), np.arange(12) % 4
+    s = source.splits_from_arrays((x[..., 0], y), (x[:4, ..., 0], y[:4]), name="grey")
+    assert s.info.image_shape == (8, 8, 1) and s.info.num_classes == 4
+    bad = [
+        (((x / 255.0, y), (x, y)), r"train images: dtype float64, expected uint8 pixels 0\.\.255 "
+                                   r"\(floats in \[0, 1\]: pass \(images \* 255\)"),
+        (((x.transpose(0, 3, 1, 2), y), (x, y)), r"train images \(12, 3, 8, 8\) look "
+                                                 r"channels-first.*np\.transpose\(images, "
+                                                 r"\(0, 2, 3, 1\)\)"),
+        (((x, np.eye(4)[y]), (x, y)), r"train: images \(12, 8, 8, 3\) and labels \(12, 4\)"),
+        (((x, y), (x, y), (x[:, :4], y)), r"val images \(4, 8, 3\) differ from train images"),
+        (((x, y), (x, y + 1)), r"test labels: 4 with num_classes=4; expected labels 0\.\.3"),
+    ]
+    for args, want in bad:
+        with pytest.raises(data_lib.DataError, match=want):
+            source.splits_from_arrays(*args, num_classes=4)

@@ -191,19 +191,30 @@ def splits_from_arrays(train, test, val=None, *, name: str = "arrays",
             return None
         images, labels = (np.asarray(a) for a in pair)
         if images.dtype != np.uint8:
-            raise DataError(f"{what} images: dtype {images.dtype}, expected uint8 pixels 0..255")
+            hint = (" (floats in [0, 1]: pass (images * 255).round().astype(np.uint8))"
+                    if np.issubdtype(images.dtype, np.floating) else "")
+            raise DataError(f"{what} images: dtype {images.dtype}, expected uint8 pixels "
+                            f"0..255{hint}")
         if images.ndim == 3:
             images = images[..., None]
         if images.ndim != 4 or labels.shape != images.shape[:1]:
             raise DataError(f"{what}: images {images.shape} and labels {labels.shape}; expected "
                             "(N, H, W, C) images and (N,) labels")
+        if images.shape[1] in (1, 3) and images.shape[3] > 4:
+            raise DataError(f"{what} images {images.shape} look channels-first (N, C, H, W); "
+                            f"crimp_jax takes (N, H, W, C): pass np.transpose(images, "
+                            f"(0, 2, 3, 1))")
         if labels.size and (labels.min() < 0 or not np.issubdtype(labels.dtype, np.integer)):
             raise DataError(f"{what} labels: expected integers >= 0")
+        if num_classes is not None and labels.size and labels.max() >= num_classes:
+            raise DataError(f"{what} labels: {int(labels.max())} with num_classes="
+                            f"{num_classes}; expected labels 0..{num_classes - 1}")
         return Split(images, labels.astype(np.int32))
 
     tr, te, va = split(train, "train"), split(test, "test"), split(val, "val")
-    if te.images.shape[1:] != tr.images.shape[1:]:
-        raise DataError(f"test images {te.images.shape[1:]} differ from train images "
-                        f"{tr.images.shape[1:]}")
+    for what, other in (("test", te), ("val", va)):
+        if other is not None and other.images.shape[1:] != tr.images.shape[1:]:
+            raise DataError(f"{what} images {other.images.shape[1:]} differ from train images "
+                            f"{tr.images.shape[1:]}")
     n = num_classes or int(max(tr.labels.max(), te.labels.max())) + 1
     return Splits(tr, te, va, dataset_info(name, tr, n))
