@@ -2,6 +2,7 @@
 with no change to crimp_jax; unsupported ops are refused by module path before any compile; the
 op registry; ResNet-18 (the model added as one file)."""
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -467,3 +468,57 @@ def test_the_class_count_comes_from_the_data():
     net = pipeline.make_network(run, splits.info)
     assert splits.info.num_classes == 100 and net.graph.num_classes == 100
     assert net.graph.layers[-1]["features"] == 100
+
+
+class SmallBN(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.relu(nn.BatchNorm(use_running_average=not train, name="bn0")(
+            nn.Conv(8, (3, 3), use_bias=False, name="conv0")(x)))
+        return nn.Dense(10, name="head")(jnp.mean(x, axis=(1, 2)))
+
+
+def test_a_researchers_float_variables_are_used_as_given_or_refused_by_path(tmp_path,
+                                                                          monkeypatch):
+    """`cj.run(module, config, workdir, variables=...)` with train.epochs=0: the float stage
+    starts from them, leaf for leaf, and only evaluates them (its accuracy is theirs, computed
+    here directly); variables of another module, a class for an instance, or data as a tuple
+    are refused before anything is written."""
+    from crimp_jax import api
+    seen = []
+    real_fit = pipeline.fit
+
+    def fit(task, state, *args, **kwargs):
+        seen.append(state)
+        return real_fit(task, state, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "fit", fit)
+    splits = _splits(2)
+    net = _net(SmallBN(), splits)
+    v = net.init(jax.random.key(3))
+    v = {"params": v["params"],  # statistics away from the init, so they must be the ones used
+         "batch_stats": jax.tree.map(lambda a: a + 0.5, v["batch_stats"])}
+    c = _tiny_crimp_config(("conv0/", "head/"))
+    c.method, c.train.epochs = "fp", 0
+    s = api.run(SmallBN(), c, str(tmp_path / "given"), data=splits, variables=v)
+    logits = net.apply(v, jnp.asarray(splits.test.images))
+    want = float(np.mean(np.argmax(np.asarray(logits), -1) == splits.test.labels))
+    assert s["accuracy"]["fp"] == pytest.approx(want) and s["stages"][0]["epochs"] == 0
+    chex.assert_trees_all_equal(seen[0].params["params"], v["params"])
+    chex.assert_trees_all_equal(seen[0].model_state["batch_stats"], v["batch_stats"])
+    wrong = {"params": v["params"], "batch_stats": {"bn0": {"mean": jnp.zeros(4)}}}
+    bad = [
+        (dict(variables=wrong), GraphError, r"variables: batch_stats/bn0/var is missing "
+                                            r"\(shape \(8,\)\); batch_stats/bn0/mean has shape "
+                                            r"\(4,\), SmallBN's is \(8,\)"),
+        (dict(variables=v, data=tuple(splits)[:2]), ValueError, r"data: expected the Splits "
+                                                                r"of crimp_jax.api.splits_"),
+        (dict(model=SmallBN, variables=v), GraphError, r"SmallBN is a module class; pass an "
+                                                       r"instance of it, SmallBN\(...\)"),
+    ]
+    for kwargs, err, want in bad:
+        wd = tmp_path / "bad"
+        kwargs = {"model": SmallBN(), "data": splits, **kwargs}
+        with pytest.raises(err, match=want):
+            api.run(kwargs.pop("model"), c, str(wd), **kwargs)
+        assert not wd.exists() or not any(wd.iterdir())

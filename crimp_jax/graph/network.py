@@ -26,12 +26,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from typing import Optional
+from typing import Mapping, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from crimp_jax.graph.calls import layer_calls
 from crimp_jax.graph.from_nnx import from_nnx, is_nnx
@@ -55,6 +56,9 @@ class Network:
         if is_nnx(self.module):  # read through its linen view, whose flag is 'train'
             object.__setattr__(self, "module", from_nnx(self.module, self.train_arg))
             object.__setattr__(self, "train_arg", "auto")
+        if isinstance(self.module, type) and issubclass(self.module, (nn.Module, nnx.Module)):
+            raise GraphError(f"{self.module.__name__} is a module class; pass an instance of it, "
+                             f"{self.module.__name__}(...)")
         if not isinstance(self.module, nn.Module):
             raise GraphError(f"{type(self.module).__name__} is not a Flax module; expected a "
                              f"flax.linen nn.Module or a flax.nnx Module instance mapping "
@@ -135,6 +139,27 @@ class Network:
 
     def abstract_variables(self):
         return jax.eval_shape(self.init, jax.random.key(0))
+
+    def check_variables(self, variables) -> None:
+        """Refuses float variables that are not this network's ({'params', 'batch_stats'} as
+        `init` returns them): a missing or unexpected entry, or another shape, by its path."""
+        from crimp_jax.utils.paths import flatten
+        name = self.name or self.module_name
+        if not isinstance(variables, Mapping) or "params" not in variables:
+            raise GraphError(f"variables: expected the {{'params': ..., 'batch_stats': ...}} "
+                             f"of {name} as its init returns them, got "
+                             f"{type(variables).__name__}"
+                             f"{' without params' if isinstance(variables, Mapping) else ''}")
+        want = {k: tuple(v.shape) for k, v in flatten(self.abstract_variables()).items()}
+        got = {k: tuple(np.shape(v)) for k, v in flatten(variables).items()}
+        wrong = ([f"{k} is missing (shape {want[k]})" for k in want if k not in got]
+                 + [f"{k} is not a variable of {name}" for k in got if k not in want]
+                 + [f"{k} has shape {got[k]}, {name}'s is {want[k]}" for k in want
+                    if k in got and got[k] != want[k]])
+        if wrong:
+            more = f" (and {len(wrong) - 3} more)" if len(wrong) > 3 else ""
+            raise GraphError(f"variables: {'; '.join(wrong[:3])}{more}; pass the variables of "
+                             f"this module for {self.image_shape} images")
 
     def in_float32(self) -> "Network":
         """This network computing in float32 (the quantized stage and the graph always do; the

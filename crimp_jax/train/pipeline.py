@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from crimp_jax.config import RunSpec, parse_config
-from crimp_jax.data import calibration_sample, known, load_splits
+from crimp_jax.data import Splits, calibration_sample, known, load_splits
 from crimp_jax.graph import Network, fold_params
 from crimp_jax.models import build_network
 from crimp_jax.summary import write_summary
@@ -306,11 +306,17 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
     check_run_identity(workdir, identity, write=False)  # a wrong workdir: before the data load
     if data is None:
         train_np, test_np, val_np, info = load_splits(run.data)
+    elif not isinstance(data, Splits):
+        raise ConfigError(f"data: expected the Splits of crimp_jax.api.splits_from_arrays("
+                          f"(x_train, y_train), (x_test, y_test)), got a "
+                          f"{type(data).__name__}")
     else:
         train_np, test_np, val_np, info = data
     check_batch_size(run, len(train_np.labels))
     net = make_network(run, info, network)
     net.check_graph()  # the graph computes the module's function, or nothing runs
+    if variables is not None:
+        net.check_variables(variables)
     if run.uses["quant"]:
         validate_layer_rules(run, net)
     check_run_identity(workdir, identity)  # written once the network is known to be valid
