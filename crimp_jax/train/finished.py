@@ -23,6 +23,7 @@ match this run's state"). Nothing in the workdir is written.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,6 @@ def with_changes(config, changes: dict):
 def default_out(workdir, changes: list) -> Path:
     """Where a re-evaluation writes by default: `workdir`/evaluate/<the changes, 'KEY=VALUE'
     strings joined by commas, or 'as_trained'>."""
-    import re
-
     slug = ",".join(changes) or "as_trained"
     return Path(workdir) / "evaluate" / re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", slug)[:150]
 
@@ -134,6 +133,7 @@ def load_finished(config, workdir, *, network=None, data=None) -> FinishedRun:
         init_crimp_state,
     )
     from crimp_jax.train.pipeline import (
+        checked_splits,
         fp_task,
         init_fp_state,
         make_network,
@@ -153,7 +153,7 @@ def load_finished(config, workdir, *, network=None, data=None) -> FinishedRun:
                           f"crimp_jax.api.run, not on its data block ({run.data.dataset!r}): "
                           f"re-evaluate it from Python with the same data, "
                           f"crimp_jax.api.reevaluate(..., data=splits)")
-    train_np, test_np, _, info = load_splits(run.data) if data is None else data
+    train_np, test_np, _, info = load_splits(run.data) if data is None else checked_splits(data)
     _check_same_data(workdir, summary, info)
     net = make_network(run, info, network)
     if network is not None:

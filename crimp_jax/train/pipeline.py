@@ -154,6 +154,15 @@ def fp_task(run: RunSpec, model, steps_per_epoch: int) -> Task:
     return Task("fp", forward, tx, run.train.epochs, schedule)
 
 
+def checked_splits(data) -> Splits:
+    """`data` if it is a `Splits` (what a caller passes as `data=`), else a ConfigError."""
+    if not isinstance(data, Splits):
+        raise ConfigError(f"data: expected the Splits of crimp_jax.api.splits_from_arrays("
+                          f"(x_train, y_train), (x_test, y_test)), got a "
+                          f"{type(data).__name__}")
+    return data
+
+
 def init_fp_state(run: RunSpec, network: Network, tx, variables=None):
     """The float stage's first state: `variables` (a caller's trained float model: then the
     float stage only evaluates it) or a fresh init from `train.seed`."""
@@ -304,14 +313,8 @@ def train_and_evaluate(config, workdir, stop_after_epoch: int | None = None, *,
     model_name = network_name(run, network)
     identity = run_identity(run, model_name)
     check_run_identity(workdir, identity, write=False)  # a wrong workdir: before the data load
-    if data is None:
-        train_np, test_np, val_np, info = load_splits(run.data)
-    elif not isinstance(data, Splits):
-        raise ConfigError(f"data: expected the Splits of crimp_jax.api.splits_from_arrays("
-                          f"(x_train, y_train), (x_test, y_test)), got a "
-                          f"{type(data).__name__}")
-    else:
-        train_np, test_np, val_np, info = data
+    data = load_splits(run.data) if data is None else checked_splits(data)
+    train_np, test_np, val_np, info = data
     check_batch_size(run, len(train_np.labels))
     net = make_network(run, info, network)
     net.check_graph()  # the graph computes the module's function, or nothing runs
