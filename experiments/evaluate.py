@@ -43,7 +43,7 @@ def overrides(argv) -> list:
 
 
 def parse_flags(argv):
-    from crimp_jax.train.finished import CHIP_BLOCKS
+    from crimp_jax.train.finished import check_chip_block
 
     workdir = next((a.split("=", 1)[1] for a in argv if a.startswith("--workdir=")), None)
     if workdir is None:
@@ -54,11 +54,10 @@ def parse_flags(argv):
     if any(a == "--config" or a.startswith("--config=") for a in argv):
         fail("--config is read from --workdir; change settings with --config.BLOCK.KEY=VALUE")
     for a in overrides(argv):
-        block = a.removeprefix("--config.").split(".", 1)[0].split("=", 1)[0]
-        if block not in CHIP_BLOCKS:
-            fail(f"{a}: re-evaluation changes chip and evaluation settings only (blocks "
-                 f"{', '.join(CHIP_BLOCKS)}); {block!r} would change the trained network: "
-                 f"train a new run with python -m experiments.run")
+        try:
+            check_chip_block(a.removeprefix("--config.").split(".", 1)[0].split("=", 1)[0], a)
+        except ValueError as e:
+            fail(str(e))
     argv = [argv[0], f"--config={FROM_WORKDIR}:{workdir}"] + argv[1:]
     try:
         rest = FLAGS(argv)
@@ -96,7 +95,7 @@ def main(argv):
         print("integer engine: not checked (evaluate.engine=False, as the run had it or as "
               "asked; --config.evaluate.engine=True writes the integer artifact for these "
               "settings)")
-    for curve, per_sigma in (mc or {"curves": {}})["curves"].items():
+    for curve, per_sigma in (mc["curves"] if mc else {}).items():
         cells = "  ".join(f"sigma {s}: {100 * st['mean']:.2f} +/- {100 * st['std']:.2f}"
                           for s, st in per_sigma.items())
         print(f"{curve}: {cells}")

@@ -209,22 +209,18 @@ class Network:
             if not diff <= rtol * scale + 1e-5:
                 half = [(path, y.dtype) for path, y in outputs.items()
                         if getattr(y, "dtype", None) in (jnp.bfloat16, jnp.float16)]
-                if half:
-                    raise GraphError(
-                        f"the graph read from {self.name or self.module_name} does not "
-                        f"compute the module's function: {what} differs by up to {diff:.3g} "
-                        f"(its outputs reach {scale:.3g}) on random inputs, and layer "
-                        f"{half[0][0]!r} computes in {half[0][1]} (its dtype argument) while "
-                        f"the graph and the second stage compute in float32; build the layers "
-                        f"in float32, or give the module a `dtype` attribute its layers take "
-                        f"(crimp_jax then reads it with dtype=float32, as the flax examples' "
-                        f"ResNet(dtype=jnp.bfloat16))")
+                why = (f", and layer {half[0][0]!r} computes in {half[0][1]} (its dtype "
+                       f"argument) while the graph and the second stage compute in float32; "
+                       f"build the layers in float32, or give the module a `dtype` attribute "
+                       f"its layers take (crimp_jax then reads it with dtype=float32, as the "
+                       f"flax examples' ResNet(dtype=jnp.bfloat16))" if half else
+                       f"; the module at {what!r} or before it does something the graph does "
+                       f"not read (a custom layer, a transform inside __call__); replace it "
+                       f"with standard layers")
                 raise GraphError(
                     f"the graph read from {self.name or self.module_name} does not "
                     f"compute the module's function: {what} differs by up to {diff:.3g} (its "
-                    f"outputs reach {scale:.3g}) on random inputs; the module at {what!r} or "
-                    f"before it does something the graph does not read (a custom layer, a "
-                    f"transform inside __call__); replace it with standard layers")
+                    f"outputs reach {scale:.3g}) on random inputs{why}")
 
     @functools.cached_property
     def graph(self) -> Graph:

@@ -57,6 +57,15 @@ def recorded_config(workdir):
     return lock(config_from_dict(read_summary(Path(workdir)).data["config"]))
 
 
+def check_chip_block(block: str, what: str) -> None:
+    """Refuses a change (`what`, as the user wrote it) to a block outside `CHIP_BLOCKS`."""
+    if block not in CHIP_BLOCKS:
+        raise ConfigError(f"{what}: re-evaluation changes chip and evaluation settings only "
+                          f"(blocks {', '.join(CHIP_BLOCKS)}); {block!r} would change the "
+                          f"trained network: train a new run (python -m experiments.run, or "
+                          f"crimp_jax.api.run)")
+
+
 def with_changes(config, changes: dict):
     """A copy of `config` with `changes` {'block.key': value} applied: chip and evaluation
     settings only (`CHIP_BLOCKS`). An unknown key, a key of another block or a value of the
@@ -64,10 +73,7 @@ def with_changes(config, changes: dict):
     config = lock(config_from_dict(config.to_dict()))
     for dotted, value in changes.items():
         block, _, key = str(dotted).partition(".")
-        if block not in CHIP_BLOCKS:
-            raise ConfigError(f"{dotted}: re-evaluation changes chip and evaluation settings "
-                              f"only (blocks {', '.join(CHIP_BLOCKS)}); {block!r} would change "
-                              f"the trained network: train a new run")
+        check_chip_block(block, dotted)
         if key not in config[block]:
             raise ConfigError(f"{dotted}: block {block!r} has no key {key!r}; its keys: "
                               f"{', '.join(sorted(config[block]))} (docs/config.md)")
